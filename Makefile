@@ -48,21 +48,31 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(SANFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(SANOBJ)
+# Tests link an archive so each pulls in only the modules it uses.
+$(BUILD)/libpinhole-san.a: $(SANOBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpinhole-san.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(SANFLAGS) $(WARN) -o $@ $< $(SANOBJ) $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(SANFLAGS) $(WARN) -o $@ $< $(BUILD)/libpinhole-san.a $(LIBS) -lcmocka
 
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZOBJ)
-	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZOBJ) $(LIBS)
+$(BUILD)/libpinhole-fuzz.a: $(FUZZOBJ)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bench/%: bench/%.c $(LIBOBJ)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libpinhole-fuzz.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< $(LIBOBJ) $(LIBS)
+	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/libpinhole-fuzz.a $(LIBS)
+
+$(BUILD)/libpinhole.a: $(LIBOBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpinhole.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< $(BUILD)/libpinhole.a $(LIBS)
 
 deps:
 	@scripts/deps.sh build
