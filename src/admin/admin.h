@@ -41,6 +41,8 @@ struct admin_sources {
 int admin_start(struct admin **adminp, struct loop *loop, const char *listen,
 		const struct admin_sources *sources);
 void admin_stop(struct admin *admin);
+/* The bound TCP port (useful with port 0: the kernel picks one). */
+unsigned admin_port(const struct admin *admin);
 
 /* Client: HTTP/1.0 request to "ip:port", path such as "/api/registrations".
  * method "GET" or "POST". On success *body is malloc'd NUL-terminated text

@@ -45,6 +45,13 @@ struct digest_request {
 	struct pl qop, nc, cnonce;	/* unset when qop absent */
 };
 
+/* The expected response for req (req->response is ignored) as lowercase
+ * hex into out: H(HA1:nonce:HA2), or H(HA1:nonce:nc:cnonce:qop:HA2) when
+ * req->qop is set, with HA2 = H(method:uri). For tests and for answering
+ * an upstream's challenge. */
+void digest_response(const struct digest_request *req, const char *ha1_hex,
+		     char out[65]);
+
 /* Verify a response given the stored HA1 (hex, for the request's alg). */
 enum digest_result digest_verify(const struct digest_request *req,
 				 const char *ha1_hex, uint64_t now_s);

@@ -43,6 +43,7 @@ struct conf {
 	unsigned stun_refresh;	/* default 60 */
 	struct conf_subnet subnets[CONF_MAX_SUBNETS];
 	unsigned nsubnets;	/* default 10.0.0.0/8 */
+	int subnets_line;	/* where intranet_subnets was set, 0 = default */
 	char domains[CONF_MAX_DOMAINS][128];
 	unsigned ndomains;
 	unsigned keepalive_interval;	/* default 20 */
@@ -102,6 +103,15 @@ void conf_defaults(struct conf *conf);
  * opening the file (ENOENT...) with an entry explaining it.
  */
 int conf_load(struct conf *conf, const char *path, struct conf_errors *errs);
+
+/* Same, from text in memory; name is used in findings (tests, fuzzing). */
+int conf_load_string(struct conf *conf, const char *name, const char *text,
+		     struct conf_errors *errs);
+
+/* Append a finding (printf-style text). Keeps counting errors once the
+ * list is full, so nerrors stays right. */
+void conf_errors_add(struct conf_errors *errs, int line, bool warning,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Print findings as "file:line: error: text" to the stream. */
 void conf_errors_print(const struct conf_errors *errs, const char *path,

@@ -89,6 +89,8 @@ struct sip_uri {
 	struct pl params;	/* ";a=b;lr" incl. the leading ';', or empty */
 	struct pl headers;	/* "?x=y" without '?', or unset */
 	bool host_is_ipv6;
+	struct pl opaque;	/* all after "scheme:"; the only part kept
+				 * for schemes other than sip/sips */
 };
 
 struct sip_via {
@@ -164,9 +166,10 @@ struct sip_msg {
  *   left is an error; octets after the body are ignored (msg->len tells).
  * stream=true (TCP): Content-Length is mandatory; returns EAGAIN when the
  *   headers or the body are not all there yet (nothing is stored).
- * Leading CRLFs (keepalives) are skipped; they count in msg->len, and
- * msg->buf points past them. A buffer holding only CRLFs returns ENODATA
- * with msg->len set to the CRLF count.
+ * Leading CRLFs (keepalives) are skipped: msg->buf points past them and
+ * msg->len does NOT include them, so the bytes consumed from buf are
+ * (msg->buf - buf) + msg->len. A buffer holding only CRLFs returns ENODATA
+ * with msg->buf = buf and msg->len set to the CRLF count.
  * Returns 0, EAGAIN, ENODATA, or EBADMSG (see err_status/err_reason).
  */
 int sip_msg_parse(struct sip_msg *msg, const char *buf, size_t len,

@@ -1,0 +1,333 @@
+/*
+ * main.c - the pinhole daemon: command line, start-up order, signals,
+ * reload, and the admin API's view of the running modules. Subcommands
+ * other than `run` live in cli/.
+ *
+ * Start-up order follows the data flow: config -> store -> auth secret ->
+ * loop -> transport -> transactions -> registrar (restores bindings) ->
+ * proxy -> admin. Everything runs on one thread; signals arrive through a
+ * signalfd so that handlers never interrupt the loop mid-change.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "auth/auth.h"
+#include "auth/digest.h"
+#include "cli/cli.h"
+#include "conf/conf.h"
+#include "core/loop.h"
+#include "log/log.h"
+#include "proxy/proxy.h"
+#include "registrar/registrar.h"
+#include "store/store.h"
+#include "transport/transport.h"
+#include "txn/txn.h"
+
+#define MAX_TXNS 200000
+
+static struct {
+	const char *conf_path;
+	struct conf *conf;		/* current */
+	struct conf *old_conf;		/* previous, freed at next reload */
+	struct loop *loop;
+	struct transport *tp;
+	struct store *store;
+	struct admin *admin;
+	int sigfd;
+	int64_t started;
+} D;
+
+static json_t *src_registrations(void *arg)
+{
+	(void)arg;
+	return reg_to_json();
+}
+
+static json_t *src_calls(void *arg)
+{
+	(void)arg;
+	return proxy_calls_json();
+}
+
+static void alarm_to_json(const struct store_alarm *a, void *arg)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_integer(a->id));
+	json_object_set_new(o, "time", json_integer(a->time));
+	json_object_set_new(o, "severity", json_string(a->severity));
+	json_object_set_new(o, "code", json_string(a->code));
+	json_object_set_new(o, "subject", json_string(a->subject));
+	json_object_set_new(o, "text", json_string(a->text));
+	json_array_append_new(arg, o);
+}
+
+static json_t *src_alarms(void *arg)
+{
+	json_t *arr = json_array();
+
+	(void)arg;
+	store_alarm_foreach(D.store, 200, alarm_to_json, arr);
+	return arr;
+}
+
+static json_t *src_status(void *arg)
+{
+	const struct reg_stats *rs = reg_stats();
+	const struct txn_stats *ts = txn_stats();
+	json_t *o = json_object();
+
+	(void)arg;
+	json_object_set_new(o, "version", json_string("0.1"));
+	json_object_set_new(o, "domain", json_string(D.conf->domain));
+	json_object_set_new(o, "node", json_string(D.conf->node_id));
+	json_object_set_new(o, "sip_port", json_integer(D.conf->port));
+	json_object_set_new(o, "uptime", json_integer((int64_t)time(NULL) - D.started));
+	json_object_set_new(o, "aors", json_integer(rs->aors));
+	json_object_set_new(o, "bindings", json_integer(rs->bindings));
+	json_object_set_new(o, "transactions", json_integer(ts->active));
+	json_object_set_new(o, "log_level",
+			    json_string(log_level_name(log_current_level)));
+	return o;
+}
+
+static void src_metrics(struct admin_text *out, void *arg)
+{
+	const struct proxy_stats *ps = proxy_stats();
+	const struct reg_stats *rs = reg_stats();
+	const struct txn_stats *ts = txn_stats();
+	const struct tp_stats *tps = tp_stats(D.tp);
+	const struct auth_stats *as = auth_stats();
+	static const char *const methods[] = { "OTHER", "INVITE", "ACK", "BYE",
+		"CANCEL", "REGISTER", "OPTIONS", "INFO", "PRACK", "UPDATE",
+		"SUBSCRIBE", "NOTIFY", "MESSAGE", "REFER", "PUBLISH" };
+
+	(void)arg;
+	admin_text_printf(out, "# TYPE pinhole_registrations gauge\n");
+	admin_text_printf(out, "pinhole_registrations %u\n", rs->bindings);
+	admin_text_printf(out, "# TYPE pinhole_aors gauge\npinhole_aors %u\n",
+			  rs->aors);
+	admin_text_printf(out, "# TYPE pinhole_register_total counter\n"
+			  "pinhole_register_total %llu\n",
+			  (unsigned long long)rs->registers);
+	admin_text_printf(out, "# TYPE pinhole_requests_total counter\n");
+	for (unsigned i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		admin_text_printf(out, "pinhole_requests_total{method=\"%s\"} %llu\n",
+				  methods[i], (unsigned long long)ps->requests[i]);
+	admin_text_printf(out, "# TYPE pinhole_responses_total counter\n");
+	for (unsigned c = 1; c <= 6; c++)
+		admin_text_printf(out, "pinhole_responses_total{class=\"%uxx\"} %llu\n",
+				  c, (unsigned long long)ps->responses_by_class[c]);
+	admin_text_printf(out, "# TYPE pinhole_transactions gauge\n"
+			  "pinhole_transactions %u\n", ts->active);
+	admin_text_printf(out, "# TYPE pinhole_sip_messages_total counter\n"
+			  "pinhole_sip_messages_total{dir=\"rx\"} %llu\n"
+			  "pinhole_sip_messages_total{dir=\"tx\"} %llu\n"
+			  "pinhole_sip_bad_messages_total %llu\n",
+			  (unsigned long long)tps->rx_msgs,
+			  (unsigned long long)tps->tx_msgs,
+			  (unsigned long long)tps->rx_bad);
+	admin_text_printf(out, "# TYPE pinhole_tcp_connections gauge\n"
+			  "pinhole_tcp_connections %u\n", tps->tcp_open);
+	admin_text_printf(out, "# TYPE pinhole_auth_failures_total counter\n"
+			  "pinhole_auth_failures_total %lu\n"
+			  "pinhole_auth_ok_total %lu\n", as->failed, as->ok);
+	admin_text_printf(out, "pinhole_loops_detected_total %llu\n"
+			  "pinhole_relay_denied_total %llu\n",
+			  (unsigned long long)ps->loops,
+			  (unsigned long long)ps->relay_denied);
+}
+
+static int src_loglevel(const char *level, void *arg)
+{
+	enum log_level l;
+
+	(void)arg;
+	if (log_level_parse(level, &l))
+		return EINVAL;
+	log_set_level(l);
+	log_notice("main", "log level set to %s", log_level_name(l));
+	return 0;
+}
+
+static int do_reload(char *msg, size_t cap)
+{
+	struct conf *nc = calloc(1, sizeof(*nc));
+	struct conf_errors errs;
+	const char *restart = "";
+
+	if (!nc)
+		return ENOMEM;
+	memset(&errs, 0, sizeof(errs));
+	if (conf_load(nc, D.conf_path, &errs)) {
+		snprintf(msg, cap, "config has %u error(s); nothing changed "
+			 "(run `pinhole check`)", errs.nerrors);
+		conf_errors_print(&errs, D.conf_path, stderr);
+		free(nc);
+		return EINVAL;
+	}
+	if (nc->port != D.conf->port || strcmp(nc->listen, D.conf->listen) ||
+	    nc->udp != D.conf->udp || nc->tcp != D.conf->tcp ||
+	    strcmp(nc->store_path, D.conf->store_path) ||
+	    strcmp(nc->admin_http, D.conf->admin_http))
+		restart = "; listen/port/transports/store/admin changes need a restart";
+	/* Keep the settings that need a restart as they run now. */
+	nc->port = D.conf->port;
+	nc->udp = D.conf->udp;
+	nc->tcp = D.conf->tcp;
+	memcpy(nc->listen, D.conf->listen, sizeof(nc->listen));
+	memcpy(nc->store_path, D.conf->store_path, sizeof(nc->store_path));
+	memcpy(nc->admin_http, D.conf->admin_http, sizeof(nc->admin_http));
+	free(D.old_conf);
+	D.old_conf = D.conf;
+	D.conf = nc;
+	proxy_set_conf(nc);
+	reg_set_conf(nc);
+	log_set_level((enum log_level)nc->log_level);
+	snprintf(msg, cap, "reloaded %s%s", D.conf_path, restart);
+	log_notice("main", "%s", msg);
+	return 0;
+}
+
+static int src_reload(char *msg, size_t cap, void *arg)
+{
+	(void)arg;
+	return do_reload(msg, cap);
+}
+
+static void on_signal(int fd, int events, void *arg)
+{
+	struct signalfd_siginfo si;
+	char msg[256];
+
+	(void)events;
+	(void)arg;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			do_reload(msg, sizeof(msg));
+		} else {
+			log_notice("main", "signal %u: shutting down", si.ssi_signo);
+			loop_stop(D.loop);
+		}
+	}
+}
+
+static int run_daemon(void)
+{
+	struct conf_errors errs;
+	sigset_t mask;
+	int err;
+	struct admin_sources sources = {
+		.registrations = src_registrations,
+		.calls = src_calls,
+		.alarms = src_alarms,
+		.status = src_status,
+		.metrics = src_metrics,
+		.set_loglevel = src_loglevel,
+		.reload = src_reload,
+	};
+
+	D.conf = calloc(1, sizeof(*D.conf));
+	if (!D.conf)
+		return 1;
+	memset(&errs, 0, sizeof(errs));
+	err = conf_load(D.conf, D.conf_path, &errs);
+	conf_errors_print(&errs, D.conf_path, stderr);
+	if (err) {
+		fprintf(stderr, "pinhole: cannot start: fix %s first "
+			"(`pinhole check` explains each error)\n", D.conf_path);
+		return 1;
+	}
+	log_set_level((enum log_level)D.conf->log_level);
+	D.started = (int64_t)time(NULL);
+	srand((unsigned)(time(NULL) ^ getpid()));
+
+	if ((err = store_open(&D.store, D.conf->store_path))) {
+		log_err("main", "cannot open store %s: %s", D.conf->store_path,
+			strerror(err));
+		return 1;
+	}
+	if ((err = digest_init(D.conf->nonce_lifetime)) ||
+	    (err = loop_create(&D.loop))) {
+		log_err("main", "start-up failed: %s", strerror(err));
+		return 1;
+	}
+	if ((err = tp_create(&D.tp, D.loop, D.conf->listen, D.conf->port,
+			     D.conf->udp, D.conf->tcp, proxy_recv, NULL))) {
+		log_err("main", "cannot listen on %s port %u: %s",
+			D.conf->listen, D.conf->port, strerror(err));
+		return 1;
+	}
+	if ((err = txn_init(D.loop, D.tp, MAX_TXNS)) ||
+	    (err = reg_init(D.loop, D.store, D.conf)) ||
+	    (err = proxy_init(D.loop, D.tp, D.conf, D.store))) {
+		log_err("main", "start-up failed: %s", strerror(err));
+		return 1;
+	}
+	if (D.conf->admin_http[0] &&
+	    (err = admin_start(&D.admin, D.loop, D.conf->admin_http, &sources))) {
+		log_err("main", "cannot start admin http on %s: %s",
+			D.conf->admin_http, strerror(err));
+		return 1;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	D.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	loop_fd_set(D.loop, D.sigfd, LOOP_READ, on_signal, NULL);
+
+	log_notice("main", "pinhole ready domain=%s sip=%s:%u admin=%s",
+		   D.conf->domain, D.conf->listen, D.conf->port,
+		   D.conf->admin_http[0] ? D.conf->admin_http : "off");
+	loop_run(D.loop);
+
+	if (D.admin)
+		admin_stop(D.admin);
+	proxy_close();
+	reg_close();
+	txn_close();
+	tp_destroy(D.tp);
+	loop_destroy(D.loop);
+	digest_close();
+	store_close(D.store);
+	free(D.conf);
+	free(D.old_conf);
+	log_notice("main", "stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			D.conf_path = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+			   strcmp(argv[i], "--help") == 0) {
+			cli_usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "pinhole: unknown option %s\n", argv[i]);
+			cli_usage(stderr);
+			return 2;
+		}
+	}
+	if (!D.conf_path)
+		D.conf_path = cli_default_conf_path();
+	if (i >= argc || strcmp(argv[i], "run") == 0)
+		return run_daemon();
+	return cli_main(argc - i, argv + i, D.conf_path);
+}

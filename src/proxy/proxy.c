@@ -1,0 +1,1223 @@
+/*
+ * proxy.c - the stateful proxy core (see proxy.h).
+ *
+ * A request walks: parse check -> ACK/CANCEL/retransmission matching ->
+ * sanity (Max-Forwards, loops, Proxy-Require, scheme) -> a server txn ->
+ * Route processing (RFC 3261 16.4) -> what is ours (OPTIONS, REGISTER) ->
+ * authentication -> targets (Route, location service, [routes]) -> one
+ * branch per target, each built by edits over the received bytes.
+ * Responses find their branch by our Via branch; the best final response
+ * is chosen per RFC 3261 16.7 and sent once every branch has ended, a 2xx
+ * at once (and every 2xx of a fork).
+ *
+ * Symmetric signalling: responses go back to the source of the request
+ * (RFC 3581 when the phone asked with rport, and always when the Via
+ * sent-by disagrees with the source address, which means a NAT or a
+ * misconfigured phone: answering the Via would go nowhere); requests to a
+ * registered phone leave through the socket or TCP connection its
+ * REGISTER came on.
+ *
+ * No open relay: requests from our users must authenticate, requests
+ * from configured gateways are trusted by source address, anonymous
+ * requests (foreign From) may only reach registered local users, and
+ * nothing is routed to a foreign domain.
+ */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "conf/conf.h"
+#include "core/loop.h"
+#include "log/log.h"
+#include "registrar/registrar.h"
+#include "sip/edit.h"
+#include "store/store.h"
+#include "txn/txn.h"
+#include "util/addr.h"
+
+#define MAX_MY_IPS 32
+#define OUT_CAP (65535 + 1024)
+#define MAX_TARGETS TXN_MAX_BRANCHES
+
+/* Per-txn proxy state: the best final response so far. */
+struct pcall {
+	struct pcall *next, *prev;	/* INVITEs, for the calls view */
+	struct txn *txn;
+	unsigned best_status;
+	char *best;
+	size_t best_len;
+	bool final_sent;
+	bool cancelled;
+	char call_id[128];
+	char from[128];
+	char to[128];
+	int64_t started;
+};
+
+struct target {
+	char ruri[512];		/* new Request-URI, "" = keep */
+	struct tp_flow flow;
+	struct sockaddr_storage local;	/* our address to use, or AF_UNSPEC */
+	char route[1100];	/* Route header lines to add (from Path) */
+	char label[256];
+};
+
+static struct {
+	struct loop *loop;
+	struct transport *tp;
+	const struct conf *conf;
+	struct store *store;
+	struct sockaddr_storage my_ips[MAX_MY_IPS];
+	unsigned n_my_ips;
+	struct proxy_stats stats;
+	struct pcall calls;	/* list head */
+	struct sip_msg scratch;	/* re-parsed stored requests */
+	char out[OUT_CAP];
+	struct sip_editor ed;
+} P;
+
+static const struct txn_ops proxy_txn_ops;
+
+const struct proxy_stats *proxy_stats(void)
+{
+	return &P.stats;
+}
+
+void proxy_set_conf(const struct conf *conf)
+{
+	P.conf = conf;
+}
+
+/* ---- who are we ---- */
+
+static void collect_my_ips(void)
+{
+	struct ifaddrs *ifa, *i;
+	struct sockaddr_storage sa;
+
+	P.n_my_ips = 0;
+	if (getifaddrs(&ifa) == 0) {
+		for (i = ifa; i && P.n_my_ips < MAX_MY_IPS; i = i->ifa_next) {
+			if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET &&
+					     i->ifa_addr->sa_family != AF_INET6))
+				continue;
+			memset(&sa, 0, sizeof(sa));
+			memcpy(&sa, i->ifa_addr,
+			       i->ifa_addr->sa_family == AF_INET
+				       ? sizeof(struct sockaddr_in)
+				       : sizeof(struct sockaddr_in6));
+			P.my_ips[P.n_my_ips++] = sa;
+		}
+		freeifaddrs(ifa);
+	}
+	if (P.conf->public_ip[0] && P.n_my_ips < MAX_MY_IPS &&
+	    addr_parse(&sa, P.conf->public_ip, 0) == 0)
+		P.my_ips[P.n_my_ips++] = sa;
+}
+
+static bool ip_is_mine(const struct sockaddr_storage *sa)
+{
+	for (unsigned i = 0; i < P.n_my_ips; i++)
+		if (addr_ip_eq(&P.my_ips[i], sa))
+			return true;
+	return false;
+}
+
+static bool host_is_mine(struct pl host, uint16_t port)
+{
+	struct sockaddr_storage sa;
+	uint16_t p = port ? port : 5060;
+
+	if (p != P.conf->port)
+		return false;
+	if (addr_from_ip(&sa, host, 0))
+		return false;
+	return ip_is_mine(&sa);
+}
+
+static bool host_is_domain(struct pl host)
+{
+	return pl_caseeq_str(host, P.conf->domain);
+}
+
+/* Request-URI or To naming our domain (any port) or one of our addresses
+ * on our port. */
+static bool uri_is_ours(const struct sip_uri *u)
+{
+	return host_is_domain(u->host) || host_is_mine(u->host, u->port);
+}
+
+/* ---- responses ---- */
+
+/* Where answers to this request go (RFC 3261 18.2.2, RFC 3581). */
+static void response_flow(const struct sip_msg *msg,
+			  const struct tp_flow *in, struct tp_flow *out)
+{
+	struct sockaddr_storage via_ip;
+	bool nat;
+
+	*out = *in;
+	if (in->proto == TP_TCP || msg->via.has_rport)
+		return;
+	nat = addr_from_ip(&via_ip, msg->via.host, 0) != 0 ||
+	      !addr_ip_eq(&via_ip, &in->remote);
+	if (nat && P.conf->nat_enabled)
+		return;		/* force rport: the Via address is not reachable */
+	addr_set_port(&out->remote, msg->via.port ? msg->via.port : 5060);
+}
+
+/* The top Via value with received and rport filled in. */
+static void via_with_received(const struct sip_msg *msg,
+			      const struct tp_flow *flow, char *out,
+			      size_t cap)
+{
+	const struct sip_via *v = &msg->via;
+	char ip[INET6_ADDRSTRLEN];
+	struct sockaddr_storage via_ip;
+	struct pl rest = v->params;
+	size_t n;
+	int r;
+
+	addr_ip_str(&flow->remote, ip, sizeof(ip));
+	r = snprintf(out, cap, "%.*s/%.*s %.*s", PL_FMT(v->protocol),
+		     PL_FMT(v->transport), PL_FMT(v->host));
+	n = r > 0 ? (size_t)r : 0;
+	if (v->port && n < cap) {
+		r = snprintf(out + n, cap - n, ":%u", v->port);
+		n += r > 0 ? (size_t)r : 0;
+	}
+	while (rest.l && n < cap) {
+		const char *semi;
+		struct pl tok;
+
+		if (rest.p[0] == ';') {
+			rest.p++;
+			rest.l--;
+		}
+		semi = pl_chr(rest, ';');
+		tok = (struct pl){ rest.p, semi ? (size_t)(semi - rest.p) : rest.l };
+		rest.p += tok.l;
+		rest.l -= tok.l;
+		tok = pl_trim(tok);
+		if (!tok.l)
+			continue;
+		if (pl_caseeq_str(tok, "rport") ||
+		    (tok.l > 6 && pl_caseeq_str((struct pl){ tok.p, 6 }, "rport=")))
+			r = snprintf(out + n, cap - n, ";rport=%u",
+				     addr_port(&flow->remote));
+		else if (tok.l >= 8 &&
+			 pl_caseeq_str((struct pl){ tok.p, 8 }, "received"))
+			r = 0;
+		else
+			r = snprintf(out + n, cap - n, ";%.*s", PL_FMT(tok));
+		n += r > 0 ? (size_t)r : 0;
+	}
+	if (n < cap &&
+	    (v->has_rport || addr_from_ip(&via_ip, v->host, 0) ||
+	     !addr_ip_eq(&via_ip, &flow->remote)))
+		snprintf(out + n, cap - n, ";received=%s", ip);
+}
+
+static void count_response(unsigned status)
+{
+	if (status >= 100 && status < 700)
+		P.stats.responses_by_class[status / 100]++;
+}
+
+/* Answer msg ourselves: through the txn when there is one, else
+ * statelessly to the response flow. */
+static void reply(const struct sip_msg *msg, const struct tp_flow *flow,
+		  struct txn *txn, unsigned status, const char *reason,
+		  const char *extra)
+{
+	char via[1024];
+	struct tp_flow rf;
+	size_t len;
+
+	via_with_received(msg, flow, via, sizeof(via));
+	if (sip_reply_build(msg, status, reason, via,
+			    txn ? txn->to_tag : "ph-sl", extra, NULL, 0,
+			    P.out, sizeof(P.out), &len)) {
+		log_warn("proxy", "cannot build %u response", status);
+		return;
+	}
+	count_response(status);
+	if (txn) {
+		txn_respond(txn, status, P.out, len);
+		return;
+	}
+	response_flow(msg, flow, &rf);
+	tp_send(P.tp, &rf, P.out, len);
+}
+
+/* Answer from a txn whose request is no longer parsed (timeouts). */
+static void reply_txn(struct txn *txn, unsigned status, const char *reason)
+{
+	struct sip_msg *m = &P.scratch;
+	char via_buf[1024];
+	size_t len;
+
+	if (sip_msg_parse(m, txn->req, txn->req_len, false))
+		return;
+	via_with_received(m, &txn->uas_flow, via_buf, sizeof(via_buf));
+	if (sip_reply_build(m, status, reason, via_buf, txn->to_tag, NULL,
+			    NULL, 0, P.out, sizeof(P.out), &len))
+		return;
+	count_response(status);
+	txn_respond(txn, status, P.out, len);
+}
+
+/* ---- loop detection (RFC 3261 16.3 item 4, 16.6 item 8) ---- */
+
+static uint32_t loop_hash(const struct sip_msg *msg)
+{
+	uint64_t h = HASH_SEED;
+
+	h = hash_pl(h, msg->ruri_str);
+	h = hash_pl(h, msg->from_tag);
+	h = hash_pl(h, msg->to_tag);
+	h = hash_pl(h, msg->call_id);
+	h = hash_bytes(h, &msg->cseq, sizeof(msg->cseq));
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static bool is_loop(const struct sip_msg *msg, uint32_t lh)
+{
+	char want[16];
+	const size_t plen = sizeof(TXN_BRANCH_PREFIX) - 1;
+
+	snprintf(want, sizeof(want), "%08x", lh);
+	for (int i = msg->first[SIP_HDR_VIA]; i >= 0;
+	     i = sip_hdr_next(msg, i, SIP_HDR_VIA)) {
+		struct sip_via v;
+		if (sip_via_parse(&v, msg->hdrs[i].value))
+			continue;
+		if (!host_is_mine(v.host, v.port))
+			continue;
+		if (v.branch.l >= plen + 8 &&
+		    memcmp(v.branch.p, TXN_BRANCH_PREFIX, plen) == 0 &&
+		    memcmp(v.branch.p + plen, want, 8) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- targets ---- */
+
+/* Destination of a URI (IP literals only: no DNS on the hot path; see
+ * docs/ARCHITECTURE.md). */
+static int uri_dest(const struct sip_uri *u, struct tp_flow *flow)
+{
+	struct pl tpv;
+	uint16_t port = u->port ? u->port :
+			(pl_caseeq_str(u->scheme, "sips") ? 5061 : 5060);
+
+	memset(flow, 0, sizeof(*flow));
+	flow->proto = TP_UDP;
+	if (sip_param_get(u->params, "transport", &tpv)) {
+		if (pl_caseeq_str(tpv, "tcp"))
+			flow->proto = TP_TCP;
+		else if (!pl_caseeq_str(tpv, "udp"))
+			return EPROTONOSUPPORT;
+	}
+	if (addr_from_ip(&flow->remote, u->host, port))
+		return EHOSTUNREACH;
+	if (addr_is_unusable(&flow->remote))
+		return EADDRNOTAVAIL;
+	/* Never send to somebody else's private network. */
+	if (addr_is_private(&flow->remote) &&
+	    !conf_is_intranet_addr(P.conf, &flow->remote) &&
+	    !ip_is_mine(&flow->remote))
+		return EACCES;
+	return 0;
+}
+
+static void target_from_binding(struct target *t, const struct reg_binding *b)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->ruri, sizeof(t->ruri), "%s", b->contact);
+	t->flow = b->flow;
+	if (t->flow.proto == TP_TCP && !tp_conn_alive(P.tp, t->flow.conn))
+		t->flow.conn = 0;	/* reconnect to the same address */
+	t->local = b->local;
+	snprintf(t->label, sizeof(t->label), "%s", b->contact);
+	if (b->path && b->path[0]) {
+		/* RFC 3327: route through the Path, first hop first. */
+		struct sip_addr pa;
+		const char *comma = strchr(b->path, ',');
+		struct pl first = { b->path, comma ? (size_t)(comma - b->path)
+						   : strlen(b->path) };
+		snprintf(t->route, sizeof(t->route), "Route: %s\r\n", b->path);
+		if (sip_addr_parse(&pa, pl_trim(first)) == 0)
+			uri_dest(&pa.uri, &t->flow);
+		t->local.ss_family = AF_UNSPEC;
+	}
+}
+
+/* ---- building a forwarded request ---- */
+
+struct fwd {
+	const struct sip_msg *msg;
+	const struct tp_flow *in_flow;
+	const struct sockaddr_storage *in_local;
+	const struct target *t;
+	const char *branch;
+	bool record_route;
+	int strip_routes[4];	/* our Route entries to delete */
+	unsigned nstrip;
+	const char *strict_ruri;	/* strict-route replacement */
+};
+
+static void our_hostport(const struct sockaddr_storage *local, char *out,
+			 size_t cap)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+
+	addr_host_str(local, host, sizeof(host));
+	snprintf(out, cap, "%s:%u", host, P.conf->port);
+}
+
+static int build_forward(const struct fwd *f, size_t *len)
+{
+	const struct sip_msg *msg = f->msg;
+	struct sip_editor *ed = &P.ed;
+	struct sockaddr_storage out_local;
+	char me_out[ADDR_STRLEN], me_in[ADDR_STRLEN], via[1024];
+	size_t top = sip_ed_hdr_start(msg);
+	const struct target *t = f->t;
+
+	if (t->local.ss_family != AF_UNSPEC && !addr_is_any(&t->local))
+		out_local = t->local;
+	else
+		tp_local_ip_for(P.tp, &t->flow.remote, &out_local);
+	our_hostport(&out_local, me_out, sizeof(me_out));
+	our_hostport(f->in_local, me_in, sizeof(me_in));
+
+	sip_ed_init(ed, msg->buf, msg->len);
+	if (t->ruri[0])
+		sip_ed_replace(ed, msg->ruri_str, "%s", t->ruri);
+	else if (f->strict_ruri)
+		sip_ed_replace(ed, msg->ruri_str, "%s", f->strict_ruri);
+	sip_ed_insert(ed, top, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
+		      tp_proto_upper(t->flow.proto), me_out, f->branch);
+	if (f->record_route) {
+		sip_ed_insert(ed, top, "Record-Route: <sip:%s;lr%s>\r\n", me_out,
+			      t->flow.proto == TP_TCP ? ";transport=tcp" : "");
+		/* RFC 3261 16.6 item 4 / RFC 5658: a second entry when the
+		 * two sides see us on different addresses or transports. */
+		if (strcmp(me_in, me_out) != 0 ||
+		    f->in_flow->proto != t->flow.proto)
+			sip_ed_insert(ed, top, "Record-Route: <sip:%s;lr%s>\r\n",
+				      me_in, f->in_flow->proto == TP_TCP
+						     ? ";transport=tcp" : "");
+	}
+	if (t->route[0])
+		sip_ed_insert(ed, top, "%s", t->route);
+	via_with_received(msg, f->in_flow, via, sizeof(via));
+	sip_ed_replace(ed, msg->via.value, "%s", via);
+	if (msg->first[SIP_HDR_MAX_FORWARDS] >= 0)
+		sip_ed_replace(ed, msg->hdrs[msg->first[SIP_HDR_MAX_FORWARDS]].value,
+			       "%d", msg->max_forwards - 1);
+	else
+		sip_ed_insert(ed, top, "Max-Forwards: 70\r\n");
+	for (unsigned i = 0; i < f->nstrip; i++)
+		sip_ed_delete_hdr(ed, msg, (unsigned)f->strip_routes[i]);
+	/* Credentials for our realm are ours, not the next hop's. */
+	for (int i = msg->first[SIP_HDR_PROXY_AUTHORIZATION]; i >= 0;
+	     i = sip_hdr_next(msg, i, SIP_HDR_PROXY_AUTHORIZATION)) {
+		struct sip_auth a;
+		if (sip_auth_parse(&a, msg->hdrs[i].value) == 0 &&
+		    pl_eq_str(a.realm, P.conf->domain))
+			sip_ed_delete_hdr(ed, msg, (unsigned)i);
+	}
+	return sip_ed_apply(ed, P.out, sizeof(P.out), len);
+}
+
+/* ---- forking ---- */
+
+static struct pcall *pcall_new(struct txn *txn, const struct sip_msg *msg)
+{
+	struct pcall *pc = calloc(1, sizeof(*pc));
+
+	if (!pc)
+		return NULL;
+	pc->txn = txn;
+	pc->started = (int64_t)time(NULL);
+	pl_strcpy(pc->call_id, sizeof(pc->call_id), msg->call_id);
+	pl_strcpy(pc->from, sizeof(pc->from), msg->from.uri_str);
+	pl_strcpy(pc->to, sizeof(pc->to), msg->ruri_str);
+	if (txn->method == SIP_INVITE) {
+		pc->next = P.calls.next;
+		pc->prev = &P.calls;
+		P.calls.next->prev = pc;
+		P.calls.next = pc;
+	}
+	return pc;
+}
+
+static void pcall_free(struct txn *txn)
+{
+	struct pcall *pc = txn->user;
+
+	if (!pc)
+		return;
+	if (pc->next) {
+		pc->prev->next = pc->next;
+		pc->next->prev = pc->prev;
+	}
+	free(pc->best);
+	free(pc);
+	txn->user = NULL;
+}
+
+/* Send one branch per target; answer ourselves when none could be sent. */
+static void fork_targets(struct txn *txn, const struct sip_msg *msg,
+			 const struct tp_flow *flow,
+			 const struct sockaddr_storage *local,
+			 const struct target *targets, unsigned ntargets,
+			 struct fwd *tmpl)
+{
+	uint32_t lh = loop_hash(msg);
+	unsigned sent = 0;
+	struct pcall *pc = pcall_new(txn, msg);
+
+	txn->user = pc;
+	if (!pc) {
+		reply(msg, flow, txn, 500, "Out Of Memory", NULL);
+		return;
+	}
+	for (unsigned i = 0; i < ntargets; i++) {
+		struct txn_branch *br = txn_branch_add(txn, lh);
+		size_t len;
+		struct fwd f = *tmpl;
+
+		if (!br)
+			break;
+		f.t = &targets[i];
+		f.branch = br->branch_id;
+		snprintf(br->target, sizeof(br->target), "%s", targets[i].label);
+		if (build_forward(&f, &len)) {
+			log_warn("proxy", "cannot build request for %s",
+				 targets[i].label);
+			br->state = TXN_BR_TERMINATED;
+			br->status = 500;
+			continue;
+		}
+		if (txn_branch_send(br, &targets[i].flow, P.out, len) == 0) {
+			sent++;
+			P.stats.forwarded++;
+		}
+	}
+	if (!sent) {
+		reply(msg, flow, txn, ntargets ? 503 : 480,
+		      ntargets ? "Destination Unreachable" : NULL, NULL);
+		pc->final_sent = true;
+	}
+}
+
+/* RFC 3261 16.7 item 6: which final to send when all branches ended. */
+static unsigned rank(unsigned status)
+{
+	if (status >= 600)
+		return 0;
+	if (status >= 300 && status < 400)
+		return 1000 + status;
+	if (status == 401 || status == 407 || status == 415 ||
+	    status == 420 || status == 484)
+		return 2000 + status;
+	if (status >= 400 && status < 500 && status != 408)
+		return 3000 + status;
+	if (status >= 500)
+		return 4000 + status;
+	return 5000 + status;	/* 408: only when nothing better */
+}
+
+static void send_best(struct txn *txn, struct pcall *pc)
+{
+	if (pc->final_sent)
+		return;
+	pc->final_sent = true;
+	if (pc->best) {
+		count_response(pc->best_status);
+		txn_respond(txn, pc->best_status, pc->best, pc->best_len);
+	} else {
+		reply_txn(txn, pc->cancelled ? 487 : 408, NULL);
+	}
+}
+
+static void keep_best(struct pcall *pc, unsigned status, const char *buf,
+		      size_t len)
+{
+	char *copy;
+
+	if (pc->best && rank(status) >= rank(pc->best_status))
+		return;
+	copy = malloc(len);
+	if (!copy)
+		return;
+	memcpy(copy, buf, len);
+	free(pc->best);
+	pc->best = copy;
+	pc->best_len = len;
+	pc->best_status = status;
+}
+
+/* Remove our Via from a response (and map 503 to 500, 16.7 item 6). */
+static int strip_our_via(const struct sip_msg *msg, size_t *len)
+{
+	struct sip_editor *ed = &P.ed;
+
+	sip_ed_init(ed, msg->buf, msg->len);
+	sip_ed_delete_hdr(ed, msg, (unsigned)msg->first[SIP_HDR_VIA]);
+	if (msg->status == 503)
+		sip_ed_replace(ed, (struct pl){ msg->buf + 8, 3 }, "500");
+	return sip_ed_apply(ed, P.out, sizeof(P.out), len);
+}
+
+static void on_response(struct txn *txn, struct txn_branch *br,
+			struct sip_msg *msg, unsigned status)
+{
+	struct pcall *pc = txn->user;
+	size_t len;
+
+	if (!pc)
+		return;
+	if (!msg) {		/* timeout */
+		if (!pc->final_sent && txn_all_branches_done(txn))
+			send_best(txn, pc);
+		return;
+	}
+	if (status == 100)
+		return;
+	if (strip_our_via(msg, &len)) {
+		log_warn("proxy", "cannot forward %u response", status);
+		return;
+	}
+	if (status < 200) {
+		if (!pc->final_sent) {
+			count_response(status);
+			txn_respond(txn, status, P.out, len);
+		}
+		return;
+	}
+	if (status < 300) {
+		/* Every 2xx goes up, even after another branch's 2xx. */
+		count_response(status);
+		if (txn->uas_state == TXN_UAS_TERMINATED ||
+		    txn_respond(txn, status, P.out, len) == EALREADY) {
+			struct tp_flow f = txn->uas_flow;
+			tp_send(P.tp, &f, P.out, len);
+		}
+		if (!pc->final_sent) {
+			pc->final_sent = true;
+			txn_cancel_all(txn);
+		}
+		return;
+	}
+	if (pc->final_sent)
+		return;
+	keep_best(pc, msg->status == 503 ? 500 : status, P.out, len);
+	if (status >= 600)
+		txn_cancel_all(txn);
+	if (txn_all_branches_done(txn))
+		send_best(txn, pc);
+}
+
+static const struct txn_ops proxy_txn_ops = {
+	.on_response = on_response,
+	.on_free = pcall_free,
+};
+
+/* ---- requests ---- */
+
+static void log_request(const struct sip_msg *msg, const struct tp_flow *flow)
+{
+	char via[1024], r[ADDR_STRLEN];
+	enum log_level lvl = msg->method_id == SIP_REGISTER ? LOG_INFO : LOG_DEBUG;
+
+	if (!log_enabled(lvl))
+		return;
+	/* Administrators grep for "REGISTER sip" | grep received. */
+	via_with_received(msg, flow, via, sizeof(via));
+	log_write(lvl, "proxy", "%.*s %.*s from=%s:%s via=\"%s\" call-id=%.*s",
+		  PL_FMT(msg->method), PL_FMT(msg->ruri_str),
+		  tp_proto_name(flow->proto),
+		  addr_str(&flow->remote, r, sizeof(r)), via,
+		  PL_FMT(msg->call_id));
+}
+
+static bool source_is_gateway(const struct tp_flow *flow)
+{
+	for (unsigned i = 0; i < P.conf->nroutes; i++) {
+		struct sip_uri u;
+		struct sockaddr_storage sa;
+		if (sip_uri_parse(&u, pl_from_str(P.conf->routes[i].uri)) == 0 &&
+		    addr_from_ip(&sa, u.host, 0) == 0 &&
+		    addr_ip_eq(&sa, &flow->remote))
+			return true;
+	}
+	return false;
+}
+
+static void handle_register(const struct sip_msg *msg,
+			    const struct tp_flow *flow,
+			    const struct sockaddr_storage *local,
+			    struct txn *txn)
+{
+	char aor[256], user[64], extra[4096], challenge[1024];
+	const char *reason = NULL;
+	unsigned status;
+	bool failed;
+
+	if (!uri_is_ours(&msg->ruri) || !uri_is_ours(&msg->to.uri)) {
+		reply(msg, flow, txn, 403, "Not Our Domain", NULL);
+		return;
+	}
+	if (!msg->to.uri.user.l) {
+		reply(msg, flow, txn, 400, "No User In To", NULL);
+		return;
+	}
+	for (int i = msg->first[SIP_HDR_REQUIRE]; i >= 0;
+	     i = sip_hdr_next(msg, i, SIP_HDR_REQUIRE)) {
+		if (!pl_caseeq_str(msg->hdrs[i].value, "path")) {
+			snprintf(extra, sizeof(extra), "Unsupported: %.*s\r\n",
+				 PL_FMT(msg->hdrs[i].value));
+			reply(msg, flow, txn, 420, NULL, extra);
+			return;
+		}
+	}
+	snprintf(aor, sizeof(aor), "%.*s@%s", PL_FMT(msg->to.uri.user),
+		 P.conf->domain);
+	if (P.conf->auth_required) {
+		enum auth_outcome a = auth_check(msg, true, P.conf->domain,
+						 P.store, user, sizeof(user),
+						 challenge, sizeof(challenge),
+						 &failed);
+		if (failed) {
+			char r[ADDR_STRLEN];
+			P.stats.auth_failures++;
+			log_notice("proxy", "REGISTER auth failed aor=%s from=%s",
+				   aor, addr_str(&flow->remote, r, sizeof(r)));
+		}
+		if (a == AUTH_CHALLENGE) {
+			P.stats.auth_challenges++;
+			reply(msg, flow, txn, 401, NULL, challenge);
+			return;
+		}
+		if (a != AUTH_OK || !pl_eq_str(msg->to.uri.user, user)) {
+			reply(msg, flow, txn, 403, "Auth User Does Not Match To",
+			      NULL);
+			return;
+		}
+	}
+	status = reg_register(msg, aor, flow, local, extra, sizeof(extra),
+			      &reason);
+	reply(msg, flow, txn, status, reason, extra);
+}
+
+/* Authorise a dialog-creating request. Returns 0 to go on, or a status
+ * already answered; *authed tells whether the sender is known. */
+static unsigned authorize(const struct sip_msg *msg, const struct tp_flow *flow,
+			  struct txn *txn, bool *authed)
+{
+	char user[64], challenge[1024];
+	bool failed;
+	enum auth_outcome a;
+
+	*authed = false;
+	if (source_is_gateway(flow)) {
+		*authed = true;
+		return 0;
+	}
+	if (!uri_is_ours(&msg->from.uri) || !P.conf->auth_required) {
+		*authed = !P.conf->auth_required &&
+			  uri_is_ours(&msg->from.uri);
+		return 0;	/* anonymous: may reach local users only */
+	}
+	a = auth_check(msg, false, P.conf->domain, P.store, user, sizeof(user),
+		       challenge, sizeof(challenge), &failed);
+	if (failed)
+		P.stats.auth_failures++;
+	if (a == AUTH_CHALLENGE) {
+		P.stats.auth_challenges++;
+		reply(msg, flow, txn, 407, NULL, challenge);
+		return 407;
+	}
+	if (a != AUTH_OK || !pl_eq_str(msg->from.uri.user, user)) {
+		reply(msg, flow, txn, 403, "From Does Not Match Credentials",
+		      NULL);
+		return 403;
+	}
+	*authed = true;
+	return 0;
+}
+
+static bool needs_auth(const struct sip_msg *msg)
+{
+	if (pl_isset(msg->to_tag))
+		return false;	/* in-dialog */
+	switch (msg->method_id) {
+	case SIP_INVITE: case SIP_SUBSCRIBE: case SIP_MESSAGE:
+	case SIP_REFER: case SIP_PUBLISH: case SIP_OPTIONS: case SIP_NOTIFY:
+	case SIP_METHOD_OTHER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool creates_dialog(const struct sip_msg *msg)
+{
+	if (pl_isset(msg->to_tag))
+		return false;
+	return msg->method_id == SIP_INVITE || msg->method_id == SIP_SUBSCRIBE ||
+	       msg->method_id == SIP_REFER || msg->method_id == SIP_NOTIFY;
+}
+
+/* Stateless forwarding of an ACK for a 2xx (or of an ACK we have no txn
+ * for) along its Route set / Request-URI. */
+static void forward_stateless(const struct sip_msg *msg,
+			      const struct tp_flow *flow,
+			      const struct sockaddr_storage *local,
+			      struct fwd *f, const struct sip_uri *next)
+{
+	struct target t;
+	char branch[64];
+	size_t len;
+	struct reg_binding *b = NULL;
+
+	memset(&t, 0, sizeof(t));
+	if (next == &msg->ruri)
+		b = reg_find_contact(msg->ruri_str);
+	if (b) {
+		t.flow = b->flow;
+		t.local = b->local;
+		if (t.flow.proto == TP_TCP && !tp_conn_alive(P.tp, t.flow.conn))
+			t.flow.conn = 0;
+	} else if (uri_dest(next, &t.flow)) {
+		P.stats.dropped++;
+		return;
+	}
+	snprintf(branch, sizeof(branch), "%s%08x.s%016llx", TXN_BRANCH_PREFIX,
+		 loop_hash(msg),
+		 (unsigned long long)hash_pl(HASH_SEED, msg->via.branch));
+	f->t = &t;
+	f->branch = branch;
+	f->record_route = false;
+	if (build_forward(f, &len) == 0) {
+		tp_send(P.tp, &t.flow, P.out, len);
+		P.stats.stateless_acks++;
+	}
+}
+
+static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
+			   const struct sockaddr_storage *local)
+{
+	struct fwd f;
+	struct txn *txn = NULL;
+	struct target targets[MAX_TARGETS];
+	unsigned ntargets = 0;
+	const struct sip_uri *next = &msg->ruri;
+	struct sip_addr route;
+	int ridx;
+	bool authed = false;
+	uint32_t lh;
+
+	if (msg->method_id < 16)
+		P.stats.requests[msg->method_id]++;
+	log_request(msg, flow);
+	memset(&f, 0, sizeof(f));
+	f.msg = msg;
+	f.in_flow = flow;
+	f.in_local = local;
+
+	/* ACK: absorbed by its INVITE txn (non-2xx) or forwarded. */
+	if (msg->method_id == SIP_ACK) {
+		txn = txn_find_invite(msg);
+		if (txn && txn->uas_state == TXN_UAS_COMPLETED) {
+			txn_ack(txn);
+			return;
+		}
+		if (txn && txn->uas_state == TXN_UAS_CONFIRMED)
+			return;
+		ridx = msg->first[SIP_HDR_ROUTE];
+		while (ridx >= 0 && f.nstrip < 4 &&
+		       sip_addr_parse(&route, msg->hdrs[ridx].value) == 0 &&
+		       host_is_mine(route.uri.host, route.uri.port)) {
+			f.strip_routes[f.nstrip++] = ridx;
+			ridx = sip_hdr_next(msg, ridx, SIP_HDR_ROUTE);
+		}
+		if (ridx >= 0 && sip_addr_parse(&route, msg->hdrs[ridx].value) == 0)
+			next = &route.uri;
+		if (next == &msg->ruri && uri_is_ours(&msg->ruri) &&
+		    !msg->ruri.user.l)
+			return;	/* ACK for a response we generated */
+		forward_stateless(msg, flow, local, &f, next);
+		return;
+	}
+
+	/* CANCEL: answer it, cancel the branches of its INVITE. */
+	if (msg->method_id == SIP_CANCEL) {
+		txn = txn_find_invite(msg);
+		if (!txn) {
+			reply(msg, flow, NULL, 481, NULL, NULL);
+			return;
+		}
+		reply(msg, flow, NULL, 200, NULL, NULL);
+		if (txn->user) {
+			struct pcall *pc = txn->user;
+			pc->cancelled = true;
+			txn_cancel_all(txn);
+			if (!pc->final_sent && txn->nbranches == 0)
+				send_best(txn, pc);
+		} else if (txn->uas_state < TXN_UAS_COMPLETED) {
+			reply_txn(txn, 487, NULL);
+		}
+		return;
+	}
+
+	if (txn_find_request(msg))
+		return;		/* retransmission, answered by its txn */
+
+	if (msg->max_forwards == 0) {
+		if (msg->method_id == SIP_OPTIONS && uri_is_ours(&msg->ruri) &&
+		    !msg->ruri.user.l)
+			reply(msg, flow, NULL, 200, NULL,
+			      "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, "
+			      "SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK\r\n");
+		else
+			reply(msg, flow, NULL, 483, NULL, NULL);
+		return;
+	}
+	if (msg->first[SIP_HDR_PROXY_REQUIRE] >= 0) {
+		char extra[1024];
+		size_t n = 0;
+		for (int i = msg->first[SIP_HDR_PROXY_REQUIRE]; i >= 0;
+		     i = sip_hdr_next(msg, i, SIP_HDR_PROXY_REQUIRE)) {
+			int r = snprintf(extra + n, sizeof(extra) - n,
+					 "Unsupported: %.*s\r\n",
+					 PL_FMT(msg->hdrs[i].value));
+			if (r < 0 || (size_t)r >= sizeof(extra) - n)
+				break;
+			n += (size_t)r;
+		}
+		reply(msg, flow, NULL, 420, NULL, extra);
+		return;
+	}
+	if (!pl_caseeq_str(msg->ruri.scheme, "sip") &&
+	    !pl_caseeq_str(msg->ruri.scheme, "sips")) {
+		reply(msg, flow, NULL, 416, NULL, NULL);
+		return;
+	}
+	lh = loop_hash(msg);
+	if (is_loop(msg, lh)) {
+		P.stats.loops++;
+		reply(msg, flow, NULL, 482, NULL, NULL);
+		return;
+	}
+
+	{
+		struct tp_flow rf;
+		response_flow(msg, flow, &rf);
+		txn = txn_create(msg, &rf, &proxy_txn_ops, NULL);
+	}
+	if (!txn) {
+		reply(msg, flow, NULL, 503, "Overloaded", "Retry-After: 5\r\n");
+		return;
+	}
+	if (msg->method_id == SIP_INVITE)
+		reply(msg, flow, txn, 100, NULL, NULL);
+
+	/* Route processing (16.4). Strict routing first: our own
+	 * Record-Route URI in the Request-URI. */
+	ridx = msg->first[SIP_HDR_ROUTE];
+	if (host_is_mine(msg->ruri.host, msg->ruri.port) && !msg->ruri.user.l &&
+	    ridx >= 0) {
+		int last = ridx;
+		for (int i = ridx; i >= 0; i = sip_hdr_next(msg, i, SIP_HDR_ROUTE))
+			last = i;
+		if (sip_addr_parse(&route, msg->hdrs[last].value) == 0) {
+			static char strict[512];
+			pl_strcpy(strict, sizeof(strict), route.uri_str);
+			f.strict_ruri = strict;
+			f.strip_routes[f.nstrip++] = last;
+			if (last == ridx)
+				ridx = -1;
+		}
+	}
+	while (ridx >= 0 && f.nstrip < 4 &&
+	       sip_addr_parse(&route, msg->hdrs[ridx].value) == 0 &&
+	       host_is_mine(route.uri.host, route.uri.port)) {
+		f.strip_routes[f.nstrip++] = ridx;
+		ridx = sip_hdr_next(msg, ridx, SIP_HDR_ROUTE);
+	}
+	if (ridx >= 0) {
+		/* A Route set remains: in-dialog or preloaded; follow it. */
+		struct target *t = &targets[0];
+		if (sip_addr_parse(&route, msg->hdrs[ridx].value)) {
+			reply(msg, flow, txn, 400, "Bad Route", NULL);
+			return;
+		}
+		memset(t, 0, sizeof(*t));
+		if (!pl_isset(msg->to_tag) && needs_auth(msg) &&
+		    authorize(msg, flow, txn, &authed))
+			return;
+		if (uri_dest(&route.uri, &t->flow)) {
+			reply(msg, flow, txn, 404, "Route Not Reachable", NULL);
+			return;
+		}
+		snprintf(t->label, sizeof(t->label), "%.*s",
+			 PL_FMT(route.uri_str));
+		f.record_route = creates_dialog(msg);
+		fork_targets(txn, msg, flow, local, targets, 1, &f);
+		return;
+	}
+
+	if (f.strict_ruri) {
+		/* Re-read the target from the strict-route replacement. */
+		struct sip_uri su;
+		if (sip_uri_parse(&su, pl_from_str(f.strict_ruri)) == 0 &&
+		    !uri_is_ours(&su)) {
+			struct target *t = &targets[0];
+			memset(t, 0, sizeof(*t));
+			if (uri_dest(&su, &t->flow)) {
+				reply(msg, flow, txn, 404, NULL, NULL);
+				return;
+			}
+			snprintf(t->label, sizeof(t->label), "%s", f.strict_ruri);
+			fork_targets(txn, msg, flow, local, targets, 1, &f);
+			return;
+		}
+	}
+
+	/* Requests for the server itself. */
+	if (uri_is_ours(&msg->ruri) && !msg->ruri.user.l) {
+		if (msg->method_id == SIP_REGISTER)
+			handle_register(msg, flow, local, txn);
+		else if (msg->method_id == SIP_OPTIONS)
+			reply(msg, flow, txn, 200, NULL,
+			      "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, "
+			      "SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK\r\n"
+			      "Accept: application/sdp\r\nSupported: path\r\n");
+		else
+			reply(msg, flow, txn, 404, "No User Part", NULL);
+		return;
+	}
+	if (msg->method_id == SIP_REGISTER) {
+		if (uri_is_ours(&msg->ruri))
+			handle_register(msg, flow, local, txn);
+		else
+			reply(msg, flow, txn, 403, "Not Our Domain", NULL);
+		return;
+	}
+
+	if (needs_auth(msg) && authorize(msg, flow, txn, &authed))
+		return;
+
+	if (uri_is_ours(&msg->ruri)) {
+		char aor[256];
+		struct reg_aor *a;
+		const struct conf_route *rt;
+
+		snprintf(aor, sizeof(aor), "%.*s@%s", PL_FMT(msg->ruri.user),
+			 P.conf->domain);
+		a = reg_lookup(aor);
+		for (struct reg_binding *b = a ? a->bindings : NULL;
+		     b && ntargets < MAX_TARGETS; b = b->next)
+			target_from_binding(&targets[ntargets++], b);
+		if (!ntargets && authed &&
+		    (rt = conf_route_lookup(P.conf, msg->ruri.user.p,
+					    msg->ruri.user.l))) {
+			struct sip_uri gw;
+			struct target *t = &targets[0];
+			memset(t, 0, sizeof(*t));
+			if (sip_uri_parse(&gw, pl_from_str(rt->uri)) ||
+			    uri_dest(&gw, &t->flow)) {
+				reply(msg, flow, txn, 503, "Gateway Unusable", NULL);
+				return;
+			}
+			if (gw.port)
+				snprintf(t->ruri, sizeof(t->ruri),
+					 "sip:%.*s@%.*s:%u%.*s",
+					 PL_FMT(msg->ruri.user), PL_FMT(gw.host),
+					 gw.port, PL_FMT(gw.params));
+			else
+				snprintf(t->ruri, sizeof(t->ruri),
+					 "sip:%.*s@%.*s%.*s",
+					 PL_FMT(msg->ruri.user), PL_FMT(gw.host),
+					 PL_FMT(gw.params));
+			snprintf(t->label, sizeof(t->label), "route %s -> %s",
+				 rt->prefix, rt->uri);
+			ntargets = 1;
+		}
+		if (!ntargets) {
+			struct store_user u;
+			char name[64];
+			pl_strcpy(name, sizeof(name), msg->ruri.user);
+			if (store_user_get(P.store, name, &u) == 0)
+				reply(msg, flow, txn, 480, "Not Registered", NULL);
+			else
+				reply(msg, flow, txn, 404, NULL, NULL);
+			return;
+		}
+		f.record_route = creates_dialog(msg);
+		fork_targets(txn, msg, flow, local, targets, ntargets, &f);
+		return;
+	}
+
+	/* A Request-URI that is a registered contact (in-dialog without a
+	 * Route set) or a gateway: allowed; anything else is relaying. */
+	{
+		struct reg_binding *b = reg_find_contact(msg->ruri_str);
+		struct target *t = &targets[0];
+		memset(t, 0, sizeof(*t));
+		if (b) {
+			target_from_binding(t, b);
+			t->ruri[0] = '\0';
+		} else if (authed && uri_dest(&msg->ruri, &t->flow) == 0 &&
+			   (conf_is_intranet_addr(P.conf, &t->flow.remote) ||
+			    source_is_gateway(&t->flow))) {
+			snprintf(t->label, sizeof(t->label), "%.*s",
+				 PL_FMT(msg->ruri_str));
+		} else {
+			P.stats.relay_denied++;
+			reply(msg, flow, txn, 403, "Relaying Denied", NULL);
+			return;
+		}
+		f.record_route = creates_dialog(msg);
+		fork_targets(txn, msg, flow, local, targets, 1, &f);
+	}
+}
+
+/* ---- responses ---- */
+
+static void handle_response(struct sip_msg *msg, const struct tp_flow *flow)
+{
+	struct txn_branch *br;
+	size_t len;
+
+	if (!msg->via.branch.l ||
+	    memcmp(msg->via.branch.p, TXN_BRANCH_PREFIX,
+		   msg->via.branch.l < sizeof(TXN_BRANCH_PREFIX) - 1
+			   ? msg->via.branch.l
+			   : sizeof(TXN_BRANCH_PREFIX) - 1) != 0 ||
+	    msg->via.branch.l < sizeof(TXN_BRANCH_PREFIX) - 1) {
+		P.stats.dropped++;
+		return;		/* not ours */
+	}
+	br = txn_match_response(msg);
+	if (br) {
+		if (txn_branch_on_response(br, msg) &&
+		    !(msg->status >= 200 && msg->status < 300 &&
+		      msg->cseq_method_id == SIP_INVITE))
+			return;
+		on_response(br->txn, br, msg, msg->status);
+		txn_check_free(br->txn);
+		return;
+	}
+	/* A 2xx to an INVITE whose txn is gone: forward statelessly to the
+	 * next Via (16.7 item 5 / RFC 6026). */
+	if (msg->status >= 200 && msg->status < 300 &&
+	    msg->cseq_method_id == SIP_INVITE && msg->nvia >= 2) {
+		int second = sip_hdr_next(msg, msg->first[SIP_HDR_VIA], SIP_HDR_VIA);
+		struct sip_via v;
+		struct tp_flow out;
+		struct pl rec;
+		uint64_t port;
+
+		if (second < 0 || sip_via_parse(&v, msg->hdrs[second].value))
+			return;
+		memset(&out, 0, sizeof(out));
+		out.proto = pl_caseeq_str(v.transport, "TCP") ? TP_TCP : TP_UDP;
+		rec = pl_isset(v.received) ? v.received : v.host;
+		port = v.port ? v.port : 5060;
+		if (v.has_rport && v.rport.l)
+			pl_u64(v.rport, 65535, &port);
+		if (addr_from_ip(&out.remote, rec, (uint16_t)port))
+			return;
+		if (strip_our_via(msg, &len) == 0)
+			tp_send(P.tp, &out, P.out, len);
+		return;
+	}
+	(void)flow;
+	P.stats.dropped++;
+}
+
+void proxy_recv(void *arg, struct sip_msg *msg, int parse_err,
+		const struct tp_flow *flow,
+		const struct sockaddr_storage *local)
+{
+	(void)arg;
+	if (parse_err) {
+		char r[ADDR_STRLEN];
+		P.stats.bad_requests++;
+		log_info("proxy", "bad message from %s:%s: %s",
+			 tp_proto_name(flow->proto),
+			 addr_str(&flow->remote, r, sizeof(r)),
+			 msg->err_reason ? msg->err_reason : "parse error");
+		if (parse_err == EBADMSG && msg->is_request && msg->can_reply &&
+		    msg->method_id != SIP_ACK)
+			reply(msg, flow, NULL, msg->err_status ? msg->err_status : 400,
+			      msg->err_reason, NULL);
+		return;
+	}
+	if (msg->is_request)
+		handle_request(msg, flow, local);
+	else
+		handle_response(msg, flow);
+}
+
+json_t *proxy_calls_json(void)
+{
+	json_t *arr = json_array();
+
+	for (struct pcall *pc = P.calls.next; pc && pc != &P.calls; pc = pc->next) {
+		json_t *o = json_object(), *legs = json_array();
+		struct txn *txn = pc->txn;
+		static const char *const st[] = { "trying", "proceeding",
+			"completed", "confirmed", "accepted", "terminated" };
+		for (unsigned i = 0; i < txn->nbranches; i++) {
+			json_t *l = json_object();
+			char r[ADDR_STRLEN];
+			json_object_set_new(l, "target", json_string(txn->branch[i].target));
+			json_object_set_new(l, "status", json_integer(txn->branch[i].status));
+			json_object_set_new(l, "transport",
+					    json_string(tp_proto_name(txn->branch[i].flow.proto)));
+			json_object_set_new(l, "remote", json_string(
+				addr_str(&txn->branch[i].flow.remote, r, sizeof(r))));
+			json_array_append_new(legs, l);
+		}
+		json_object_set_new(o, "id", json_sprintf("%08x", txn->id));
+		json_object_set_new(o, "call_id", json_string(pc->call_id));
+		json_object_set_new(o, "from", json_string(pc->from));
+		json_object_set_new(o, "to", json_string(pc->to));
+		json_object_set_new(o, "state", json_string(st[txn->uas_state]));
+		json_object_set_new(o, "start", json_integer(pc->started));
+		json_object_set_new(o, "legs", legs);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+int proxy_init(struct loop *loop, struct transport *tp,
+	       const struct conf *conf, struct store *store)
+{
+	P.loop = loop;
+	P.tp = tp;
+	P.conf = conf;
+	P.store = store;
+	P.calls.next = P.calls.prev = &P.calls;
+	collect_my_ips();
+	return 0;
+}
+
+void proxy_close(void)
+{
+}

@@ -1,0 +1,83 @@
+/*
+ * registrar.h - the registrar and location service (RFC 3261 10, RFC 3327
+ * Path): bindings per AOR in memory, each with the flow the phone
+ * registered on, persisted to the store in batches off the hot path and
+ * reloaded at start. Owns bindings and their expiry.
+ */
+#ifndef PINHOLE_REGISTRAR_H
+#define PINHOLE_REGISTRAR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sip/msg.h"
+#include "transport/transport.h"
+#include "util/hash.h"
+
+struct loop;
+struct store;
+struct conf;
+
+#define REG_MAX_CONTACTS_PER_AOR 16
+
+struct reg_binding {
+	struct hash_node by_contact;	/* index: Contact URI -> binding */
+	struct reg_binding *next;
+	struct reg_aor *aor;
+	char *contact;		/* the Contact URI as sent by the phone */
+	char *call_id;
+	char *path;		/* Path values comma-joined, or NULL */
+	char *user_agent;
+	char instance[128];
+	uint32_t cseq;
+	uint32_t q1000;
+	int64_t expires_at;	/* unix seconds */
+	int64_t registered_at;
+	struct tp_flow flow;	/* where the REGISTER came from */
+	struct sockaddr_storage local;	/* the address it reached */
+	char verdict[16];	/* local | public | behind-nat | nonat-suspect */
+};
+
+struct reg_aor {
+	struct hash_node node;
+	char *aor;		/* "user@domain" */
+	struct reg_binding *bindings;
+	unsigned count;
+};
+
+struct reg_stats {
+	uint64_t registers, refreshes, removals, expired, rejected;
+	unsigned aors, bindings;
+};
+
+int reg_init(struct loop *loop, struct store *store, const struct conf *conf);
+void reg_close(void);	/* flushes pending writes */
+void reg_set_conf(const struct conf *conf);
+const struct reg_stats *reg_stats(void);
+
+/*
+ * Handle an authenticated REGISTER for aor ("user@domain").
+ * Returns the status to answer; on 200 (and 423) `extra` receives the
+ * header lines to add (Contact list with expires, Min-Expires, Path).
+ * `reason` may be set to a specific reason phrase.
+ */
+unsigned reg_register(const struct sip_msg *msg, const char *aor,
+		      const struct tp_flow *flow,
+		      const struct sockaddr_storage *local,
+		      char *extra, size_t cap, const char **reason);
+
+/* The AOR record, or NULL when nothing is registered. */
+struct reg_aor *reg_lookup(const char *aor);
+/* The binding whose Contact URI is exactly uri (in-dialog requests to a
+ * registered phone use its flow), or NULL. */
+struct reg_binding *reg_find_contact(struct pl uri);
+
+/* Classify a registering phone (exported for tests and the NAT agent). */
+void reg_classify(const struct sip_uri *contact, const struct tp_flow *flow,
+		  const struct conf *conf, char *verdict, size_t cap);
+
+/* JSON array of all bindings for the admin API. */
+json_t *reg_to_json(void);
+
+#endif

@@ -1,0 +1,849 @@
+/*
+ * msg.c - the SIP message parser (RFC 3261 7, 20; RFC 4475 torture rules):
+ * start line, header block, the headers every layer needs, the body.
+ *
+ * Design: one pass over the header block. Each logical line (folding
+ * included) is found with memchr('\n'); its name is matched in full,
+ * case-insensitively, by a switch on length and first letter (never a
+ * hash: an unknown name such as "P-akce" must stay SIP_HDR_OTHER, or an
+ * attacker chooses our Content-Length). List headers are split into one
+ * entry per value; only those with a comma in them are scanned for
+ * quotes and <>. Values are views into the buffer: nothing is copied,
+ * unfolded or allocated.
+ *
+ * Errors: the first one found is kept (err_status/err_reason) and parsing
+ * goes on to the end of the header block, so that a 400/505 can still be
+ * built (can_reply) for a message that is wrong in one place only.
+ *
+ * Not done here, on purpose: Contact expires / q ranges, Require option
+ * tags, the Max-Forwards 0 and unknown scheme answers (483, 416): those
+ * belong to the layers that answer them; the parser only accepts them.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "sip/lex.h"
+#include "sip/msg.h"
+
+#define U32_MAX_VAL 4294967295ULL
+#define CSEQ_MAX 2147483647ULL
+/* Largest Content-Length we believe; more is an attack or a bug. */
+#define CONTENT_LENGTH_MAX 16777216ULL
+
+/* Parse state not kept in the message. */
+struct parse_ctx {
+	bool via_ok, from_ok, to_ok, callid_ok, cseq_ok;
+	bool has_from, has_to, has_callid, has_cseq, has_mf, has_ctype;
+	bool has_expires, full;
+};
+
+static void fail(struct sip_msg *msg, unsigned status, const char *reason)
+{
+	if (!msg->err_status) {
+		msg->err_status = status;
+		msg->err_reason = reason;
+	}
+}
+
+/* -- methods -------------------------------------------------------------*/
+
+static const char *const method_names[] = {
+	[SIP_METHOD_OTHER] = "",
+	[SIP_INVITE] = "INVITE", [SIP_ACK] = "ACK", [SIP_BYE] = "BYE",
+	[SIP_CANCEL] = "CANCEL", [SIP_REGISTER] = "REGISTER",
+	[SIP_OPTIONS] = "OPTIONS", [SIP_INFO] = "INFO",
+	[SIP_PRACK] = "PRACK", [SIP_UPDATE] = "UPDATE",
+	[SIP_SUBSCRIBE] = "SUBSCRIBE", [SIP_NOTIFY] = "NOTIFY",
+	[SIP_MESSAGE] = "MESSAGE", [SIP_REFER] = "REFER",
+	[SIP_PUBLISH] = "PUBLISH",
+};
+
+const char *sip_method_name(enum sip_method m)
+{
+	if ((unsigned)m >= sizeof(method_names) / sizeof(method_names[0]))
+		return "";
+	return method_names[m];
+}
+
+/* Methods are case-sensitive (RFC 3261 7.1). */
+enum sip_method sip_method_from_pl(struct pl m)
+{
+#define M(id) \
+	do { \
+		if (!memcmp(m.p, method_names[id], m.l)) \
+			return id; \
+	} while (0)
+
+	switch (m.l) {
+	case 3:
+		M(SIP_ACK);
+		M(SIP_BYE);
+		break;
+	case 4:
+		M(SIP_INFO);
+		break;
+	case 5:
+		M(SIP_PRACK);
+		M(SIP_REFER);
+		break;
+	case 6:
+		M(SIP_INVITE);
+		M(SIP_CANCEL);
+		M(SIP_UPDATE);
+		M(SIP_NOTIFY);
+		break;
+	case 7:
+		M(SIP_OPTIONS);
+		M(SIP_MESSAGE);
+		M(SIP_PUBLISH);
+		break;
+	case 8:
+		M(SIP_REGISTER);
+		break;
+	case 9:
+		M(SIP_SUBSCRIBE);
+		break;
+	}
+	return SIP_METHOD_OTHER;
+#undef M
+}
+
+/* -- header names ----------------------------------------------------------*/
+
+static enum sip_hdr_id compact_id(char c)
+{
+	switch (sip_lower(c)) {
+	case 'i': return SIP_HDR_CALL_ID;
+	case 'm': return SIP_HDR_CONTACT;
+	case 'e': return SIP_HDR_CONTENT_ENCODING;
+	case 'l': return SIP_HDR_CONTENT_LENGTH;
+	case 'c': return SIP_HDR_CONTENT_TYPE;
+	case 'f': return SIP_HDR_FROM;
+	case 's': return SIP_HDR_SUBJECT;
+	case 'k': return SIP_HDR_SUPPORTED;
+	case 't': return SIP_HDR_TO;
+	case 'v': return SIP_HDR_VIA;
+	case 'o': return SIP_HDR_EVENT;
+	case 'r': return SIP_HDR_REFER_TO;
+	case 'x': return SIP_HDR_SESSION_EXPIRES;
+	case 'b': return SIP_HDR_REFERRED_BY;
+	default: return SIP_HDR_OTHER;	/* u, y and the rest: not ours */
+	}
+}
+
+/* Full, case-insensitive comparison against every known name of this
+ * length that starts with this letter. */
+static enum sip_hdr_id hdr_lookup(const char *s, size_t n)
+{
+#define H(name, id) \
+	do { \
+		if (sip_ieq(s, name, n)) \
+			return id; \
+	} while (0)
+
+	if (n == 1)
+		return compact_id(s[0]);
+	switch (n) {
+	case 2:
+		H("to", SIP_HDR_TO);
+		break;
+	case 3:
+		H("via", SIP_HDR_VIA);
+		break;
+	case 4:
+		switch (sip_lower(s[0])) {
+		case 'f': H("from", SIP_HDR_FROM); break;
+		case 'c': H("cseq", SIP_HDR_CSEQ); break;
+		case 'p': H("path", SIP_HDR_PATH); break;
+		case 'd': H("date", SIP_HDR_DATE); break;
+		}
+		break;
+	case 5:
+		switch (sip_lower(s[0])) {
+		case 'r': H("route", SIP_HDR_ROUTE); break;
+		case 'a': H("allow", SIP_HDR_ALLOW); break;
+		case 'e': H("event", SIP_HDR_EVENT); break;
+		}
+		break;
+	case 6:
+		switch (sip_lower(s[0])) {
+		case 's': H("server", SIP_HDR_SERVER); break;
+		case 'a': H("accept", SIP_HDR_ACCEPT); break;
+		}
+		break;
+	case 7:
+		switch (sip_lower(s[0])) {
+		case 'c':
+			H("call-id", SIP_HDR_CALL_ID);
+			H("contact", SIP_HDR_CONTACT);
+			break;
+		case 'e': H("expires", SIP_HDR_EXPIRES); break;
+		case 'r': H("require", SIP_HDR_REQUIRE); break;
+		case 's': H("subject", SIP_HDR_SUBJECT); break;
+		}
+		break;
+	case 8:
+		H("refer-to", SIP_HDR_REFER_TO);
+		H("replaces", SIP_HDR_REPLACES);
+		break;
+	case 9:
+		H("supported", SIP_HDR_SUPPORTED);
+		break;
+	case 10:
+		H("user-agent", SIP_HDR_USER_AGENT);
+		break;
+	case 11:
+		switch (sip_lower(s[0])) {
+		case 'm': H("min-expires", SIP_HDR_MIN_EXPIRES); break;
+		case 'u': H("unsupported", SIP_HDR_UNSUPPORTED); break;
+		case 'r': H("referred-by", SIP_HDR_REFERRED_BY); break;
+		}
+		break;
+	case 12:
+		switch (sip_lower(s[0])) {
+		case 'm': H("max-forwards", SIP_HDR_MAX_FORWARDS); break;
+		case 'c': H("content-type", SIP_HDR_CONTENT_TYPE); break;
+		case 'r': H("record-route", SIP_HDR_RECORD_ROUTE); break;
+		}
+		break;
+	case 13:
+		H("authorization", SIP_HDR_AUTHORIZATION);
+		H("proxy-require", SIP_HDR_PROXY_REQUIRE);
+		break;
+	case 14:
+		H("content-length", SIP_HDR_CONTENT_LENGTH);
+		break;
+	case 15:
+		H("session-expires", SIP_HDR_SESSION_EXPIRES);
+		break;
+	case 16:
+		H("www-authenticate", SIP_HDR_WWW_AUTHENTICATE);
+		H("content-encoding", SIP_HDR_CONTENT_ENCODING);
+		break;
+	case 18:
+		H("proxy-authenticate", SIP_HDR_PROXY_AUTHENTICATE);
+		H("subscription-state", SIP_HDR_SUBSCRIPTION_STATE);
+		break;
+	case 19:
+		H("proxy-authorization", SIP_HDR_PROXY_AUTHORIZATION);
+		break;
+	}
+	return SIP_HDR_OTHER;
+#undef H
+}
+
+static bool is_list_hdr(enum sip_hdr_id id)
+{
+	switch (id) {
+	case SIP_HDR_VIA: case SIP_HDR_CONTACT: case SIP_HDR_ROUTE:
+	case SIP_HDR_RECORD_ROUTE: case SIP_HDR_PATH: case SIP_HDR_REQUIRE:
+	case SIP_HDR_PROXY_REQUIRE: case SIP_HDR_SUPPORTED:
+	case SIP_HDR_UNSUPPORTED: case SIP_HDR_ALLOW:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* List headers whose values are addresses: an empty one is an error.
+ * The option-tag lists (Supported: with nothing) may be empty. */
+static bool empty_ok(enum sip_hdr_id id)
+{
+	switch (id) {
+	case SIP_HDR_REQUIRE: case SIP_HDR_PROXY_REQUIRE:
+	case SIP_HDR_SUPPORTED: case SIP_HDR_UNSUPPORTED: case SIP_HDR_ALLOW:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* -- accessors -----------------------------------------------------------*/
+
+int sip_hdr_next(const struct sip_msg *msg, int idx, enum sip_hdr_id id)
+{
+	if ((unsigned)id >= SIP_HDR_COUNT)
+		return -1;
+	if (idx < 0)
+		return msg->first[id];
+	for (unsigned i = (unsigned)idx + 1; i < msg->nhdrs; i++)
+		if (msg->hdrs[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+const struct sip_hdr *sip_hdr_get(const struct sip_msg *msg,
+				  enum sip_hdr_id id)
+{
+	int i = sip_hdr_next(msg, -1, id);
+
+	return i < 0 ? NULL : &msg->hdrs[i];
+}
+
+const struct sip_hdr *sip_hdr_find_name(const struct sip_msg *msg,
+					struct pl name)
+{
+	for (unsigned i = 0; i < msg->nhdrs; i++)
+		if (pl_caseeq(msg->hdrs[i].name, name))
+			return &msg->hdrs[i];
+	return NULL;
+}
+
+/* -- start line ----------------------------------------------------------*/
+
+/* "SIP/2.0" is fine; another "SIP/d.d" is 505; anything else 400. */
+static void check_version(struct sip_msg *msg, const char *p, size_t n)
+{
+	size_t i = 4, d;
+
+	if (n == 7 && sip_ieq(p, "sip/2.0", 7))
+		return;
+	if (n < 7 || !sip_ieq(p, "sip/", 4)) {
+		fail(msg, 400, "Bad SIP version");
+		return;
+	}
+	for (d = i; i < n && sip_is(p[i], C_DIGIT); i++)
+		;
+	if (i == d || i == n || p[i] != '.') {
+		fail(msg, 400, "Bad SIP version");
+		return;
+	}
+	for (d = ++i; i < n && sip_is(p[i], C_DIGIT); i++)
+		;
+	if (i == d || i != n) {
+		fail(msg, 400, "Bad SIP version");
+		return;
+	}
+	fail(msg, 505, "Version Not Supported");
+}
+
+static void parse_request_line(struct sip_msg *msg, const char *p, size_t n)
+{
+	const char *sp1 = memchr(p, ' ', n), *sp2;
+	struct pl ruri;
+
+	msg->is_request = true;
+	if (!sp1) {
+		fail(msg, 400, "Bad request line");
+		return;
+	}
+	sp2 = memrchr(p, ' ', n);
+	msg->method = (struct pl){ p, (size_t)(sp1 - p) };
+	if (sp2 == sp1 || !msg->method.l) {
+		fail(msg, 400, "Bad request line");
+		return;
+	}
+	for (size_t i = 0; i < msg->method.l; i++)
+		if (!sip_is(p[i], C_TOKEN)) {
+			fail(msg, 400, "Bad method");
+			return;
+		}
+	msg->method_id = sip_method_from_pl(msg->method);
+	ruri = (struct pl){ sp1 + 1, (size_t)(sp2 - sp1) - 1 };
+	msg->ruri_str = ruri;
+	check_version(msg, sp2 + 1, n - (size_t)(sp2 + 1 - p));
+	if (!ruri.l || ruri.p[0] == '<' || memchr(ruri.p, ' ', ruri.l) ||
+	    memchr(ruri.p, '\t', ruri.l)) {
+		fail(msg, 400, "Bad Request-URI");
+		return;
+	}
+	if (sip_uri_parse(&msg->ruri, ruri)) {
+		fail(msg, 400, "Bad Request-URI");
+		return;
+	}
+	if (pl_isset(msg->ruri.headers))
+		fail(msg, 400, "Headers in Request-URI");
+}
+
+static void parse_status_line(struct sip_msg *msg, const char *p, size_t n)
+{
+	const char *sp = memchr(p, ' ', n);
+	size_t i;
+
+	msg->is_request = false;
+	if (!sp) {
+		fail(msg, 400, "Bad status line");
+		return;
+	}
+	check_version(msg, p, (size_t)(sp - p));
+	i = (size_t)(sp - p) + 1;
+	if (n - i < 3 || !sip_is(p[i], C_DIGIT) || !sip_is(p[i + 1], C_DIGIT) ||
+	    !sip_is(p[i + 2], C_DIGIT) || (n - i > 3 && p[i + 3] != ' ')) {
+		fail(msg, 400, "Bad status code");
+		return;
+	}
+	msg->status = (unsigned)(p[i] - '0') * 100 +
+		      (unsigned)(p[i + 1] - '0') * 10 +
+		      (unsigned)(p[i + 2] - '0');
+	if (msg->status < 100 || msg->status > 699) {
+		fail(msg, 400, "Bad status code");
+		return;
+	}
+	i += 3;
+	if (i < n)
+		i++;
+	msg->reason = (struct pl){ p + i, n - i };
+}
+
+/* -- single headers --------------------------------------------------------*/
+
+static bool callid_ok(struct pl v)
+{
+	size_t at = 0;
+
+	if (!v.l)
+		return false;
+	for (size_t i = 0; i < v.l; i++) {
+		if (v.p[i] == '@') {
+			if (at || i == 0 || i + 1 == v.l)
+				return false;
+			at = i;
+		} else if (!sip_is(v.p[i], C_WORD)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void parse_cseq(struct sip_msg *msg, struct parse_ctx *ctx,
+		       struct pl v)
+{
+	size_t i = 0, st;
+	uint64_t num;
+
+	while (i < v.l && sip_is(v.p[i], C_DIGIT))
+		i++;
+	if (!sip_u64((struct pl){ v.p, i }, CSEQ_MAX, &num) || i == v.l ||
+	    !sip_is(v.p[i], C_LWS)) {
+		fail(msg, 400, "Bad CSeq");
+		return;
+	}
+	i = sip_skip_lws(v.p, i, v.l);
+	st = i;
+	while (i < v.l && sip_is(v.p[i], C_TOKEN))
+		i++;
+	if (i == st || i != v.l) {
+		fail(msg, 400, "Bad CSeq");
+		return;
+	}
+	msg->cseq = (uint32_t)num;
+	msg->cseq_method = (struct pl){ v.p + st, i - st };
+	msg->cseq_method_id = sip_method_from_pl(msg->cseq_method);
+	ctx->cseq_ok = true;
+}
+
+/* rfc1123-date: "Fri, 01 Jan 2010 16:00:00 GMT" exactly (RFC 3261 20.17
+ * allows only GMT; RFC 4475 3.1.2.12). */
+static bool date_ok(struct pl v)
+{
+	static const char wkdays[] = "MonTueWedThuFriSatSun";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	static const char shape[] = "www, dd mmm yyyy dd:dd:dd GMT";
+	bool wk = false, mon = false;
+
+	if (v.l != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; i < v.l; i++) {
+		char c = shape[i];
+
+		if (c == 'd' || c == 'y') {
+			if (!sip_is(v.p[i], C_DIGIT))
+				return false;
+		} else if (c != 'w' && c != 'm' && v.p[i] != c) {
+			return false;
+		}
+	}
+	for (size_t i = 0; i < 21; i += 3)
+		wk |= !memcmp(v.p, wkdays + i, 3);
+	for (size_t i = 0; i < 36; i += 3)
+		mon |= !memcmp(v.p + 8, months + i, 3);
+	return wk && mon;
+}
+
+/* Semantics of one entry just added. */
+static void hdr_semantics(struct sip_msg *msg, struct parse_ctx *ctx,
+			  const struct sip_hdr *h)
+{
+	struct pl v = h->value;
+	uint64_t num;
+
+	switch (h->id) {
+	case SIP_HDR_VIA: {
+		struct sip_via tmp;
+		struct sip_via *via = msg->nvia ? &tmp : &msg->via;
+		int err = sip_via_parse(via, v);
+
+		if (err)
+			fail(msg, 400, "Bad Via");
+		else if (!msg->nvia)
+			ctx->via_ok = true;
+		msg->nvia++;
+		break;
+	}
+	case SIP_HDR_FROM:
+	case SIP_HDR_TO: {
+		bool from = h->id == SIP_HDR_FROM;
+		bool *seen = from ? &ctx->has_from : &ctx->has_to;
+		struct sip_addr *a = from ? &msg->from : &msg->to;
+		struct pl *tag = from ? &msg->from_tag : &msg->to_tag;
+
+		if (*seen) {
+			fail(msg, 400, from ? "Multiple From" : "Multiple To");
+			if (from)
+				ctx->from_ok = false;
+			else
+				ctx->to_ok = false;
+			break;
+		}
+		*seen = true;
+		if (sip_addr_parse(a, v) || a->star) {
+			fail(msg, 400, from ? "Bad From" : "Bad To");
+			break;
+		}
+		if (sip_param_get(a->params, "tag", tag) && !tag->l) {
+			fail(msg, 400, "Empty tag");
+			break;
+		}
+		if (from)
+			ctx->from_ok = true;
+		else
+			ctx->to_ok = true;
+		break;
+	}
+	case SIP_HDR_CALL_ID:
+		if (ctx->has_callid) {
+			fail(msg, 400, "Multiple Call-ID");
+			ctx->callid_ok = false;
+			break;
+		}
+		ctx->has_callid = true;
+		if (!callid_ok(v)) {
+			fail(msg, 400, "Bad Call-ID");
+			break;
+		}
+		msg->call_id = v;
+		ctx->callid_ok = true;
+		break;
+	case SIP_HDR_CSEQ:
+		if (ctx->has_cseq) {
+			fail(msg, 400, "Multiple CSeq");
+			ctx->cseq_ok = false;
+			break;
+		}
+		ctx->has_cseq = true;
+		parse_cseq(msg, ctx, v);
+		break;
+	case SIP_HDR_CONTACT: {
+		struct sip_addr tmp;
+
+		if (sip_addr_parse(&tmp, v) ||
+		    (tmp.star && h->nvalues > 1))
+			fail(msg, 400, "Bad Contact");
+		break;
+	}
+	case SIP_HDR_MAX_FORWARDS:
+		if (ctx->has_mf) {
+			fail(msg, 400, "Multiple Max-Forwards");
+			break;
+		}
+		ctx->has_mf = true;
+		if (!sip_u64(v, 255, &num)) {
+			fail(msg, 400, "Bad Max-Forwards");
+			break;
+		}
+		msg->max_forwards = (int)num;
+		break;
+	case SIP_HDR_CONTENT_LENGTH:
+		if (!sip_u64(v, CONTENT_LENGTH_MAX, &num)) {
+			fail(msg, 400, "Bad Content-Length");
+			break;
+		}
+		if (msg->has_content_length && msg->content_length != num) {
+			fail(msg, 400, "Conflicting Content-Length");
+			break;
+		}
+		msg->has_content_length = true;
+		msg->content_length = (size_t)num;
+		break;
+	case SIP_HDR_CONTENT_TYPE:
+		if (ctx->has_ctype) {
+			fail(msg, 400, "Multiple Content-Type");
+			break;
+		}
+		ctx->has_ctype = true;
+		msg->content_type = v;
+		break;
+	case SIP_HDR_EXPIRES:
+		if (ctx->has_expires) {
+			fail(msg, 400, "Multiple Expires");
+			break;
+		}
+		ctx->has_expires = true;
+		if (!sip_u64(v, U32_MAX_VAL, &num)) {
+			fail(msg, 400, "Bad Expires");
+			break;
+		}
+		msg->expires = (int64_t)num;
+		break;
+	case SIP_HDR_DATE:
+		if (!date_ok(v))
+			fail(msg, 400, "Bad Date");
+		break;
+	default:
+		break;
+	}
+}
+
+/* -- header lines ----------------------------------------------------------*/
+
+static bool add_entry(struct sip_msg *msg, struct parse_ctx *ctx,
+		      const struct sip_hdr *proto, struct pl value,
+		      uint16_t index)
+{
+	struct sip_hdr *h;
+
+	if (msg->nhdrs >= SIP_MAX_HDRS) {
+		fail(msg, 400, "Too many headers");
+		ctx->full = true;
+		return false;
+	}
+	h = &msg->hdrs[msg->nhdrs];
+	*h = *proto;
+	h->value = value;
+	h->index = index;
+	if (msg->first[h->id] < 0)
+		msg->first[h->id] = (int16_t)msg->nhdrs;
+	msg->nhdrs++;
+	return true;
+}
+
+/* Split a list value at commas outside quotes and <>. Returns false on a
+ * syntax error (empty element, open quote or <). */
+static bool split_list(struct sip_msg *msg, struct parse_ctx *ctx,
+		       const struct sip_hdr *proto, struct pl v)
+{
+	const char *p = v.p;
+	size_t n = v.l, st = 0;
+	uint16_t idx = 0;
+	bool angle = false;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n) {
+			char c = p[i];
+
+			if (c == '"' && !angle) {
+				size_t q = sip_qstr_len(p + i, n - i);
+
+				if (!q)
+					return false;
+				i += q - 1;
+				continue;
+			}
+			if (c == '<') {
+				angle = true;
+				continue;
+			}
+			if (c == '>') {
+				angle = false;
+				continue;
+			}
+			if (c != ',' || angle)
+				continue;
+		}
+		if (angle)
+			return false;
+		{
+			struct pl e = sip_trim((struct pl){ p + st, i - st });
+
+			if (!e.l)
+				return false;
+			if (!add_entry(msg, ctx, proto, e, idx++))
+				return true;
+		}
+		st = i + 1;
+	}
+	return true;
+}
+
+/* One logical header line [line, end) without its final line break;
+ * total is its length with the break (line_len). */
+static void parse_header_line(struct sip_msg *msg, struct parse_ctx *ctx,
+			      const char *line, size_t n, size_t total)
+{
+	struct sip_hdr proto;
+	size_t i = 0, first_new;
+	struct pl v;
+
+	while (i < n && sip_is(line[i], C_TOKEN))
+		i++;
+	proto.name = (struct pl){ line, i };
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (!proto.name.l || i == n || line[i] != ':') {
+		fail(msg, 400, "Malformed header line");
+		return;
+	}
+	if (ctx->full)
+		return;
+	v = sip_trim((struct pl){ line + i + 1, n - i - 1 });
+	proto.id = hdr_lookup(proto.name.p, proto.name.l);
+	proto.line_off = (uint32_t)(line - msg->buf);
+	proto.line_len = (uint32_t)total;
+	proto.nvalues = 1;
+	proto.index = 0;
+
+	first_new = msg->nhdrs;
+	if (!is_list_hdr(proto.id) || !memchr(v.p, ',', v.l)) {
+		if (!v.l && is_list_hdr(proto.id) && !empty_ok(proto.id)) {
+			fail(msg, 400, "Empty header value");
+			return;
+		}
+		if (!add_entry(msg, ctx, &proto, v, 0))
+			return;
+	} else {
+		if (!split_list(msg, ctx, &proto, v)) {
+			fail(msg, 400, "Bad list header");
+			return;
+		}
+		for (size_t k = first_new; k < msg->nhdrs; k++)
+			msg->hdrs[k].nvalues = (uint16_t)(msg->nhdrs - first_new);
+	}
+	for (size_t k = first_new; k < msg->nhdrs; k++)
+		hdr_semantics(msg, ctx, &msg->hdrs[k]);
+}
+
+/* -- the message -----------------------------------------------------------*/
+
+static void msg_reset(struct sip_msg *msg)
+{
+	memset(msg, 0, offsetof(struct sip_msg, hdrs));
+	memset(&msg->nhdrs, 0,
+	       sizeof(*msg) - offsetof(struct sip_msg, nhdrs));
+	memset(msg->first, 0xff, sizeof(msg->first));
+	msg->max_forwards = -1;
+	msg->expires = -1;
+}
+
+static void check_mandatory(struct sip_msg *msg, struct parse_ctx *ctx)
+{
+	if (!msg->nvia)
+		fail(msg, 400, "Missing Via");
+	if (!ctx->has_from)
+		fail(msg, 400, "Missing From");
+	if (!ctx->has_to)
+		fail(msg, 400, "Missing To");
+	if (!ctx->has_callid)
+		fail(msg, 400, "Missing Call-ID");
+	if (!ctx->has_cseq)
+		fail(msg, 400, "Missing CSeq");
+	if (msg->is_request && ctx->cseq_ok &&
+	    !pl_eq(msg->method, msg->cseq_method))
+		fail(msg, 400, "CSeq method mismatch");
+	msg->can_reply = ctx->via_ok && ctx->from_ok && ctx->to_ok &&
+			 ctx->callid_ok && ctx->cseq_ok;
+}
+
+int sip_msg_parse(struct sip_msg *msg, const char *buf, size_t len,
+		  bool stream)
+{
+	struct parse_ctx ctx = { 0 };
+	const char *p, *end, *line, *nl, *body;
+	size_t skip = 0, n, avail;
+
+	msg_reset(msg);
+	while (skip < len && (buf[skip] == '\r' || buf[skip] == '\n'))
+		skip++;
+	if (skip == len) {
+		msg->len = skip;
+		return (stream && !len) ? EAGAIN : ENODATA;
+	}
+	p = buf + skip;
+	n = len - skip;
+	end = p + n;
+	msg->buf = p;
+	if (n > UINT32_MAX) {
+		fail(msg, 400, "Message too large");
+		return EBADMSG;
+	}
+
+	/* start line */
+	nl = memchr(p, '\n', n);
+	if (!nl)
+		goto incomplete;
+	{
+		size_t l = (size_t)(nl - p);
+
+		if (l && p[l - 1] == '\r')
+			l--;
+		if (l >= 4 && sip_ieq(p, "sip/", 4))
+			parse_status_line(msg, p, l);
+		else
+			parse_request_line(msg, p, l);
+	}
+
+	/* header lines, each with its folded continuation lines */
+	line = nl + 1;
+	for (;;) {
+		const char *q = line;
+		size_t l;
+
+		if (line == end)
+			goto incomplete;
+		if (*line == '\n') {
+			body = line + 1;
+			break;
+		}
+		if (*line == '\r') {
+			if (line + 1 == end)
+				goto incomplete;
+			if (line[1] == '\n') {
+				body = line + 2;
+				break;
+			}
+		}
+		for (;;) {
+			nl = memchr(q, '\n', (size_t)(end - q));
+			if (!nl || nl + 1 == end)
+				goto incomplete;
+			if (nl[1] != ' ' && nl[1] != '\t')
+				break;
+			q = nl + 1;
+		}
+		l = (size_t)(nl - line);
+		if (l && line[l - 1] == '\r')
+			l--;
+		parse_header_line(msg, &ctx, line, l, (size_t)(nl + 1 - line));
+		line = nl + 1;
+	}
+	msg->hdrs_end = (uint32_t)(line - p);
+	check_mandatory(msg, &ctx);
+
+	/* body */
+	avail = (size_t)(end - body);
+	if (msg->has_content_length) {
+		if (msg->content_length > avail) {
+			if (stream && !msg->err_status)
+				return EAGAIN;
+			fail(msg, 400, "Content-Length beyond the datagram");
+			msg->len = skip + (size_t)(body - p);
+			return EBADMSG;
+		}
+		msg->body = (struct pl){ body, msg->content_length };
+	} else if (stream) {
+		fail(msg, 400, "Missing Content-Length");
+		msg->len = skip + (size_t)(body - p);
+		return EBADMSG;
+	} else {
+		msg->body = (struct pl){ body, avail };
+		msg->content_length = avail;
+	}
+	msg->len = skip + (size_t)(body - p) + msg->body.l;
+	return msg->err_status ? EBADMSG : 0;
+
+incomplete:
+	if (stream)
+		return EAGAIN;
+	fail(msg, 400, "Truncated message");
+	msg->len = len;
+	return EBADMSG;
+}
