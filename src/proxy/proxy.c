@@ -237,13 +237,19 @@ static void reply(const struct sip_msg *msg, const struct tp_flow *flow,
 		  struct txn *txn, unsigned status, const char *reason,
 		  const char *extra)
 {
-	char via[1024];
+	char via[1024], sl_tag[16];
 	struct tp_flow rf;
 	size_t len;
 
 	via_with_received(msg, flow, via, sizeof(via));
+	if (!txn) {
+		/* Stateless: the same request must get the same tag. */
+		uint64_t h = hash_pl(hash_pl(HASH_SEED, msg->call_id),
+				     msg->via.branch);
+		snprintf(sl_tag, sizeof(sl_tag), "phs%08x", (unsigned)h);
+	}
 	if (sip_reply_build(msg, status, reason, via,
-			    txn ? txn->to_tag : "ph-sl", extra, NULL, 0,
+			    txn ? txn->to_tag : sl_tag, extra, NULL, 0,
 			    P.out, sizeof(P.out), &len)) {
 		log_warn("proxy", "cannot build %u response", status);
 		return;
@@ -1053,7 +1059,7 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 					 "sip:%.*s@%.*s%.*s",
 					 PL_FMT(msg->ruri.user), PL_FMT(gw.host),
 					 PL_FMT(gw.params));
-			snprintf(t->label, sizeof(t->label), "route %s -> %s",
+			snprintf(t->label, sizeof(t->label), "route %.32s -> %.200s",
 				 rt->prefix, rt->uri);
 			ntargets = 1;
 		}
@@ -1081,6 +1087,15 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		if (b) {
 			target_from_binding(t, b);
 			t->ruri[0] = '\0';
+		} else if (pl_isset(msg->to_tag) &&
+			   uri_dest(&msg->ruri, &t->flow) == 0 &&
+			   (f.nstrip > 0 ||
+			    conf_is_intranet_addr(P.conf, &t->flow.remote))) {
+			/* In-dialog and routed through us (or to the
+			 * intranet, for peers that ignore Record-Route): the
+			 * dialog was authorised when it was created. */
+			snprintf(t->label, sizeof(t->label), "%.*s",
+				 PL_FMT(msg->ruri_str));
 		} else if (authed && uri_dest(&msg->ruri, &t->flow) == 0 &&
 			   (conf_is_intranet_addr(P.conf, &t->flow.remote) ||
 			    source_is_gateway(&t->flow))) {

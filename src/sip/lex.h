@@ -16,7 +16,7 @@
 
 enum {
 	C_TOKEN = 1 << 0,	/* RFC 3261 token */
-	C_URIC = 1 << 1,	/* what a sip/sips URI may hold, '%' included */
+	C_URIC = 1 << 1,	/* what a sip/sips URI may hold, but '%' */
 	C_HOST = 1 << 2,	/* hostname / IPv4 ('_' tolerated) */
 	C_WORD = 1 << 3,	/* Call-ID word */
 	C_LWS = 1 << 4,		/* SP HT CR LF (CR LF only as folding) */
@@ -35,7 +35,7 @@ static const uint16_t sip_ctab[256] = {
 	['!'] = C_TOKEN|C_URIC|C_WORD|C_PVAL,
 	['"'] = C_WORD,
 	['$'] = C_URIC,
-	['%'] = C_TOKEN|C_URIC|C_WORD|C_PVAL,
+	['%'] = C_TOKEN|C_WORD|C_PVAL,
 	['&'] = C_URIC,
 	['\''] = C_TOKEN|C_URIC|C_WORD|C_PVAL,
 	['('] = C_URIC|C_WORD,
@@ -130,11 +130,22 @@ static inline bool sip_is(char c, unsigned cls)
 	return (sip_ctab[(unsigned char)c] & cls) != 0;
 }
 
+/* ASCII lowercase by table: one load, no branch, exact for every byte. */
+#define SIP_LC8(b) (b), (b) + 1, (b) + 2, (b) + 3, (b) + 4, (b) + 5, \
+		   (b) + 6, (b) + 7
+#define SIP_LC32(b) SIP_LC8(b), SIP_LC8((b) + 8), SIP_LC8((b) + 16), \
+		    SIP_LC8((b) + 24)
+static const unsigned char sip_lctab[256] = {
+	SIP_LC32(0), SIP_LC32(32),
+	'@', SIP_LC8('a'), SIP_LC8('i'), SIP_LC8('q'), 'y', 'z',
+	'[', '\\', ']', '^', '_',
+	SIP_LC32(96), SIP_LC32(128), SIP_LC32(160), SIP_LC32(192),
+	SIP_LC32(224),
+};
+
 static inline unsigned char sip_lower(char c)
 {
-	unsigned char u = (unsigned char)c;
-
-	return (u >= 'A' && u <= 'Z') ? (unsigned char)(u | 0x20) : u;
+	return sip_lctab[(unsigned char)c];
 }
 
 /* s[0..n) equals the lowercase literal lname, ignoring ASCII case. */

@@ -627,6 +627,20 @@ static bool split_list(struct sip_msg *msg, struct parse_ctx *ctx,
 	uint16_t idx = 0;
 	bool angle = false;
 
+	if (!memchr(p, '"', n) && !memchr(p, '<', n)) {
+		/* option tags, most Via lines: commas are all separators */
+		for (;;) {
+			const char *c = memchr(p + st, ',', n - st);
+			size_t e = c ? (size_t)(c - p) : n;
+			struct pl el = sip_trim((struct pl){ p + st, e - st });
+
+			if (!el.l)
+				return false;
+			if (!add_entry(msg, ctx, proto, el, idx++) || !c)
+				return true;
+			st = e + 1;
+		}
+	}
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n) {
 			char c = p[i];

@@ -25,16 +25,12 @@ static bool is_sip_scheme(struct pl scheme)
 static bool uri_chars_ok(struct pl s)
 {
 	for (size_t i = 0; i < s.l; i++) {
-		char c = s.p[i];
-
-		if (!sip_is(c, C_URIC))
+		if (sip_is(s.p[i], C_URIC))
+			continue;
+		if (s.p[i] != '%' || i + 2 >= s.l ||
+		    !sip_is(s.p[i + 1], C_HEX) || !sip_is(s.p[i + 2], C_HEX))
 			return false;
-		if (c == '%') {
-			if (i + 2 >= s.l || !sip_is(s.p[i + 1], C_HEX) ||
-			    !sip_is(s.p[i + 2], C_HEX))
-				return false;
-			i += 2;
-		}
+		i += 2;
 	}
 	return true;
 }
