@@ -10,6 +10,7 @@
  */
 #include "auth/auth.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,52 @@
 #include "store/store.h"
 
 static struct auth_stats stats;
+
+/*
+ * A short-lived cache of accounts: every REGISTER and INVITE needs the HA1,
+ * and an SQLite read costs a transaction with file locks (fcntl) each time.
+ * Entries live ACCOUNT_TTL seconds, so a password changed with
+ * `pinhole user add` takes effect within that time. Fixed size, direct
+ * mapped by name hash: nothing grows.
+ */
+#define ACCOUNT_CACHE 4096
+#define ACCOUNT_TTL 10
+struct account_slot {
+	struct store_user user;
+	time_t expires;
+	bool missing;		/* negative entry: no such user */
+};
+static struct account_slot accounts[ACCOUNT_CACHE];
+
+static int account_get(struct store *store, const char *name,
+		       struct store_user *out)
+{
+	uint64_t h = 14695981039346656037ULL;
+	struct account_slot *slot;
+	time_t now = time(NULL);
+	int err;
+
+	for (const char *c = name; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	slot = &accounts[h % ACCOUNT_CACHE];
+	if (slot->expires > now && strcmp(slot->user.name, name) == 0) {
+		if (slot->missing)
+			return ENOENT;
+		*out = slot->user;
+		return 0;
+	}
+	err = store_user_get(store, name, out);
+	if (err && err != ENOENT)
+		return err;
+	memset(slot, 0, sizeof(*slot));
+	snprintf(slot->user.name, sizeof(slot->user.name), "%s", name);
+	slot->missing = err == ENOENT;
+	if (!err)
+		slot->user = *out;
+	/* Unknown names expire fast: a new account should work at once. */
+	slot->expires = now + (err ? 1 : ACCOUNT_TTL);
+	return err;
+}
 
 const struct auth_stats *auth_stats(void)
 {
@@ -80,7 +127,7 @@ enum auth_outcome auth_check(const struct sip_msg *msg, bool www,
 		return AUTH_CHALLENGE;
 	}
 	pl_strcpy(name, sizeof(name), cred.username);
-	if (store_user_get(store, name, &account)) {
+	if (account_get(store, name, &account)) {
 		stats.unknown_user++;
 		stats.failed++;
 		*failed = true;

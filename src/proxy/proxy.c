@@ -1201,12 +1201,12 @@ json_t *proxy_calls_json(void)
 		for (unsigned i = 0; i < txn->nbranches; i++) {
 			json_t *l = json_object();
 			char r[ADDR_STRLEN];
-			json_object_set_new(l, "target", json_string(txn->branch[i].target));
-			json_object_set_new(l, "status", json_integer(txn->branch[i].status));
+			json_object_set_new(l, "target", json_string(txn->branch[i]->target));
+			json_object_set_new(l, "status", json_integer(txn->branch[i]->status));
 			json_object_set_new(l, "transport",
-					    json_string(tp_proto_name(txn->branch[i].flow.proto)));
+					    json_string(tp_proto_name(txn->branch[i]->flow.proto)));
 			json_object_set_new(l, "remote", json_string(
-				addr_str(&txn->branch[i].flow.remote, r, sizeof(r))));
+				addr_str(&txn->branch[i]->flow.remote, r, sizeof(r))));
 			json_array_append_new(legs, l);
 		}
 		json_object_set_new(o, "id", json_sprintf("%08x", txn->id));

@@ -25,13 +25,15 @@ enum {
 	C_DIGIT = 1 << 7,
 	C_PVAL = 1 << 8,	/* gen-value: token / host (IPv6 incl.) */
 	C_ALPHA = 1 << 9,
+	C_PNSTOP = 1 << 10,	/* ends a param name: ';' '=' LWS */
+	C_PVSTOP = 1 << 11,	/* ends a param value: ';' LWS */
 };
 
 static const uint16_t sip_ctab[256] = {
-	['\t'] = C_LWS,
-	['\n'] = C_LWS,
-	['\r'] = C_LWS,
-	[' '] = C_LWS,
+	['\t'] = C_LWS|C_PNSTOP|C_PVSTOP,
+	['\n'] = C_LWS|C_PNSTOP|C_PVSTOP,
+	['\r'] = C_LWS|C_PNSTOP|C_PVSTOP,
+	[' '] = C_LWS|C_PNSTOP|C_PVSTOP,
 	['!'] = C_TOKEN|C_URIC|C_WORD|C_PVAL,
 	['"'] = C_WORD,
 	['$'] = C_URIC,
@@ -57,9 +59,9 @@ static const uint16_t sip_ctab[256] = {
 	['8'] = C_TOKEN|C_URIC|C_HOST|C_WORD|C_HEX|C_SCHEME|C_DIGIT|C_PVAL,
 	['9'] = C_TOKEN|C_URIC|C_HOST|C_WORD|C_HEX|C_SCHEME|C_DIGIT|C_PVAL,
 	[':'] = C_URIC|C_WORD|C_PVAL,
-	[';'] = C_URIC,
+	[';'] = C_URIC|C_PNSTOP|C_PVSTOP,
 	['<'] = C_WORD,
-	['='] = C_URIC,
+	['='] = C_URIC|C_PNSTOP,
 	['>'] = C_WORD,
 	['?'] = C_URIC|C_WORD,
 	['@'] = C_URIC,
@@ -179,6 +181,13 @@ static inline struct pl sip_trim(struct pl x)
  * included; 0 when it is not terminated. A backslash escapes any byte. */
 static inline size_t sip_qstr_len(const char *p, size_t n)
 {
+	const char *q = n > 1 ? memchr(p + 1, '"', n - 1) : NULL;
+
+	/* the usual case: no backslash before the first '"' */
+	if (q && !memchr(p + 1, '\\', (size_t)(q - p) - 1))
+		return (size_t)(q - p) + 1;
+	if (!q)
+		return 0;
 	for (size_t i = 1; i < n; i++) {
 		if (p[i] == '\\')
 			i++;
@@ -201,6 +210,8 @@ static inline int sip_param_next(struct pl *s, struct pl *name,
 	const char *p = s->p;
 	size_t n = s->l, i, st;
 
+	if (!n)
+		return ENOENT;	/* and never offset a NULL view */
 	i = sip_skip_lws(p, 0, n);
 	if (i == n) {
 		s->p += n;
@@ -211,7 +222,7 @@ static inline int sip_param_next(struct pl *s, struct pl *name,
 		return EBADMSG;
 	i = sip_skip_lws(p, i + 1, n);
 	st = i;
-	while (i < n && p[i] != '=' && p[i] != ';' && !sip_is(p[i], C_LWS))
+	while (i < n && !sip_is(p[i], C_PNSTOP))
 		i++;
 	*name = (struct pl){ p + st, i - st };
 	*value = PL_NULL;
@@ -226,7 +237,7 @@ static inline int sip_param_next(struct pl *s, struct pl *name,
 				return EBADMSG;
 			i += q;
 		} else {
-			while (i < n && p[i] != ';' && !sip_is(p[i], C_LWS))
+			while (i < n && !sip_is(p[i], C_PVSTOP))
 				i++;
 		}
 		*value = (struct pl){ p + st, i - st };

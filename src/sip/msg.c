@@ -816,9 +816,16 @@ int sip_msg_parse(struct sip_msg *msg, const char *buf, size_t len,
 			}
 		}
 		for (;;) {
+			size_t seg;
+
 			nl = memchr(q, '\n', (size_t)(end - q));
 			if (!nl || nl + 1 == end)
 				goto incomplete;
+			/* a lone CR is a line end to some parsers downstream:
+			 * refuse it rather than forward a hidden header */
+			seg = (size_t)(nl - q);
+			if (seg > 1 && memchr(q, '\r', seg - 1))
+				fail(msg, 400, "Bare CR in header");
 			if (nl[1] != ' ' && nl[1] != '\t')
 				break;
 			q = nl + 1;

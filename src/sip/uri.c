@@ -163,11 +163,14 @@ static unsigned unesc_next(const char **pp, const char *e)
 
 static bool esc_eq(struct pl a, struct pl b, bool icase)
 {
-	const char *pa = a.p, *ea = a.p + a.l;
-	const char *pb = b.p, *eb = b.p + b.l;
+	const char *pa, *ea, *pb, *eb;
 
 	if (!a.l || !b.l)
 		return a.l == b.l;
+	pa = a.p;
+	ea = a.p + a.l;
+	pb = b.p;
+	eb = b.p + b.l;
 	while (pa < ea && pb < eb) {
 		unsigned ca = unesc_next(&pa, ea), cb = unesc_next(&pb, eb);
 

@@ -37,6 +37,8 @@ static struct {
 } T;
 
 static void txn_maybe_free(struct txn *txn);
+/* Stored requests re-parsed to build CANCEL and ACK (one thread). */
+static struct sip_msg scratch_msg;
 static void uas_end(void *arg);
 static void uas_retrans(void *arg);
 static void branch_done(struct txn_branch *br);
@@ -76,7 +78,7 @@ static void free_txn(struct txn *txn)
 	loop_timer_cancel(T.loop, &txn->uas_retrans);
 	loop_timer_cancel(T.loop, &txn->uas_end);
 	for (unsigned i = 0; i < txn->nbranches; i++) {
-		struct txn_branch *br = &txn->branch[i];
+		struct txn_branch *br = txn->branch[i];
 		loop_timer_cancel(T.loop, &br->retrans);
 		loop_timer_cancel(T.loop, &br->timeout);
 		loop_timer_cancel(T.loop, &br->timer_c);
@@ -84,6 +86,7 @@ static void free_txn(struct txn *txn)
 		free(br->req);
 		free(br->cancel);
 		free(br->ack);
+		free(br);
 	}
 	hash_remove(&T.by_key, &txn->by_key);
 	hash_remove(&T.by_id, &txn->by_id);
@@ -229,7 +232,7 @@ static void uas_end(void *arg)
 		log_warn("txn", "txn=%08x expired without a final response",
 			 txn->id);
 		for (unsigned i = 0; i < txn->nbranches; i++)
-			branch_done(&txn->branch[i]);
+			branch_done(txn->branch[i]);
 	}
 	txn->uas_state = TXN_UAS_TERMINATED;
 	loop_timer_cancel(T.loop, &txn->uas_retrans);
@@ -390,8 +393,10 @@ struct txn_branch *txn_branch_add(struct txn *txn, uint32_t loop_hash)
 
 	if (txn->nbranches == TXN_MAX_BRANCHES)
 		return NULL;
-	br = &txn->branch[txn->nbranches];
-	memset(br, 0, sizeof(*br));
+	br = calloc(1, sizeof(*br));
+	if (!br)
+		return NULL;
+	txn->branch[txn->nbranches] = br;
 	br->txn = txn;
 	br->idx = txn->nbranches++;
 	snprintf(br->branch_id, sizeof(br->branch_id), "%s%08x.%x.%u",
@@ -434,7 +439,7 @@ int txn_branch_send(struct txn_branch *br, const struct tp_flow *flow,
 bool txn_all_branches_done(const struct txn *txn)
 {
 	for (unsigned i = 0; i < txn->nbranches; i++)
-		if (txn->branch[i].state < TXN_BR_COMPLETED)
+		if (txn->branch[i]->state < TXN_BR_COMPLETED)
 			return false;
 	return true;
 }
@@ -443,17 +448,13 @@ bool txn_all_branches_done(const struct txn *txn)
  * and the top Via (our branch) of the request it cancels, and its Route. */
 static int build_cancel(struct txn_branch *br)
 {
-	struct sip_msg *m = malloc(sizeof(*m));
+	struct sip_msg *m = &scratch_msg;
 	char buf[4096];
 	int n, err = 0;
 	size_t len = 0;
 
-	if (!m)
-		return ENOMEM;
-	if (sip_msg_parse(m, br->req, br->req_len, false)) {
-		free(m);
+	if (sip_msg_parse(m, br->req, br->req_len, false))
 		return EINVAL;
-	}
 	n = snprintf(buf, sizeof(buf),
 		     "CANCEL %.*s SIP/2.0\r\nVia: %.*s\r\nMax-Forwards: 70\r\n",
 		     PL_FMT(m->ruri_str), PL_FMT(m->via.value));
@@ -481,7 +482,6 @@ static int build_cancel(struct txn_branch *br)
 		else
 			len += (size_t)n;
 	}
-	free(m);
 	if (err)
 		return err;
 	br->cancel = malloc(len);
@@ -496,25 +496,19 @@ static int build_cancel(struct txn_branch *br)
  * Call-ID and Route of the request, To of the response. */
 static int build_ack(struct txn_branch *br, const struct sip_msg *resp)
 {
-	struct sip_msg *m = malloc(sizeof(*m));
+	struct sip_msg *m = &scratch_msg;
 	char buf[4096];
 	int n, err = 0;
 	size_t len;
 
-	if (!m)
-		return ENOMEM;
 	if (sip_msg_parse(m, br->req, br->req_len, false) ||
-	    resp->first[SIP_HDR_TO] < 0) {
-		free(m);
+	    resp->first[SIP_HDR_TO] < 0)
 		return EINVAL;
-	}
 	n = snprintf(buf, sizeof(buf),
 		     "ACK %.*s SIP/2.0\r\nVia: %.*s\r\nMax-Forwards: 70\r\n",
 		     PL_FMT(m->ruri_str), PL_FMT(m->via.value));
-	if (n < 0 || (size_t)n >= sizeof(buf)) {
-		free(m);
+	if (n < 0 || (size_t)n >= sizeof(buf))
 		return ENOSPC;
-	}
 	len = (size_t)n;
 	for (int i = m->first[SIP_HDR_ROUTE]; !err && i >= 0;
 	     i = sip_hdr_next(m, i, SIP_HDR_ROUTE)) {
@@ -537,7 +531,6 @@ static int build_ack(struct txn_branch *br, const struct sip_msg *resp)
 		else
 			len += (size_t)n;
 	}
-	free(m);
 	if (err)
 		return err;
 	free(br->ack);
@@ -573,7 +566,7 @@ void txn_branch_cancel(struct txn_branch *br)
 void txn_cancel_all(struct txn *txn)
 {
 	for (unsigned i = 0; i < txn->nbranches; i++)
-		txn_branch_cancel(&txn->branch[i]);
+		txn_branch_cancel(txn->branch[i]);
 }
 
 struct txn_branch *txn_match_response(const struct sip_msg *msg)
@@ -606,7 +599,7 @@ struct txn_branch *txn_match_response(const struct sip_msg *msg)
 	txn = find_by_id((uint32_t)id);
 	if (!txn || idx >= txn->nbranches)
 		return NULL;
-	br = &txn->branch[idx];
+	br = txn->branch[idx];
 	/* CSeq method must match (a CANCEL's response shares the branch). */
 	if (msg->cseq_method_id == SIP_CANCEL)
 		return br;
@@ -623,7 +616,7 @@ static void txn_maybe_free(struct txn *txn)
 	if (txn->uas_state != TXN_UAS_TERMINATED)
 		return;
 	for (unsigned i = 0; i < txn->nbranches; i++)
-		if (txn->branch[i].state != TXN_BR_TERMINATED)
+		if (txn->branch[i]->state != TXN_BR_TERMINATED)
 			return;
 	txn->freeing = true;
 	free_txn(txn);

@@ -93,7 +93,7 @@ struct txn {
 	struct loop_timer uas_retrans;	/* G */
 	struct loop_timer uas_end;	/* H / I / J / L */
 	unsigned nbranches;
-	struct txn_branch branch[TXN_MAX_BRANCHES];
+	struct txn_branch *branch[TXN_MAX_BRANCHES];	/* allocated per branch */
 	uint64_t created;
 	const struct txn_ops *ops;
 	void *user;
