@@ -48,6 +48,10 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(SANFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
+# The daemon with ASan+UBSan, for the daemon-level tests.
+$(BUILD)/pinhole-san: $(BUILD)/san/src/main.o $(BUILD)/libpinhole-san.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
 # Tests link an archive so each pulls in only the modules it uses.
 $(BUILD)/libpinhole-san.a: $(SANOBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -86,10 +90,10 @@ run: deps all
 
 # The whole suite: unit tests, parser fuzz smoke, the NAT lab. Ends with
 # "N passed, M failed".
-test: deps-test all $(UNITBIN) $(FUZZBIN)
+test: deps-test all $(BUILD)/pinhole-san $(UNITBIN) $(FUZZBIN)
 	@scripts/run-tests.sh all
 
-unit: all $(UNITBIN)
+unit: all $(BUILD)/pinhole-san $(UNITBIN)
 	@scripts/run-tests.sh unit
 
 lab: all

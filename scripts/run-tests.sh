@@ -1,9 +1,10 @@
 #!/bin/bash
 # Run pinhole's tests and print one closing line "N passed, M failed".
-#   run-tests.sh all | unit | fuzz | lab
+#   run-tests.sh all | unit | fuzz | daemon | lab
 # unit: every build/tests/test_* (cmocka, ASan+UBSan build)
 # fuzz: each libFuzzer target for FUZZ_SMOKE_SECONDS (default 30), seeded
 #       with tests/fuzz/corpus; a crash is a failed test
+# daemon: tests/daemon, the daemon (ASan build) on loopback with bad input
 # lab:  tests/lab with pytest, as root (network namespaces)
 set -u
 cd "$(dirname "$0")/.."
@@ -60,16 +61,13 @@ run_fuzz() {
 	done
 }
 
-run_lab() {
-	local out p f e
-	if [ "$(id -u)" != 0 ]; then
-		echo "lab: needs root (network namespaces); skipped"
-		return
-	fi
+# pytest over a folder; adds its counts. $1 = label, $2 = folder
+run_pytest() {
+	local out p f e line
 	out=$(mktemp)
-	echo "== lab (pytest tests/lab)"
-	/usr/bin/python3 -m pytest -q -rfEs -p no:cacheprovider tests/lab 2>&1 | tee "$out"
-	line=$(grep -E '^(=+ )?.*[0-9]+ (passed|failed|error)' "$out" | tail -1)
+	echo "== $1 (pytest $2)"
+	/usr/bin/python3 -m pytest -q -rfEs -p no:cacheprovider "$2" 2>&1 | tee "$out"
+	line=$(grep -E '[0-9]+ (passed|failed|error)' "$out" | tail -1)
 	p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
 	f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
 	e=$(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || true)
@@ -77,19 +75,32 @@ run_lab() {
 	failed=$((failed + ${f:-0} + ${e:-0}))
 	if [ -z "$line" ]; then
 		failed=$((failed + 1))
-		failures+=("lab: pytest gave no summary")
+		failures+=("$1: pytest gave no summary")
 	elif [ $((${f:-0} + ${e:-0})) -gt 0 ]; then
-		failures+=("lab")
+		failures+=("$1")
 	fi
 	rm -f "$out"
 }
 
+run_daemon() {
+	run_pytest "daemon" tests/daemon
+}
+
+run_lab() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "lab: needs root (network namespaces); skipped"
+		return
+	fi
+	run_pytest "lab" tests/lab
+}
+
 case "$what" in
-all) run_unit; run_fuzz; run_lab ;;
+all) run_unit; run_fuzz; run_daemon; run_lab ;;
 unit) run_unit ;;
+daemon) run_daemon ;;
 fuzz) run_fuzz ;;
 lab) run_lab ;;
-*) echo "usage: $0 all|unit|fuzz|lab"; exit 2 ;;
+*) echo "usage: $0 all|unit|fuzz|daemon|lab"; exit 2 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

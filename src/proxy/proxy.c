@@ -84,6 +84,7 @@ static struct {
 } P;
 
 static const struct txn_ops proxy_txn_ops;
+static bool known_peer(const struct tp_flow *dest);
 
 const struct proxy_stats *proxy_stats(void)
 {
@@ -672,6 +673,15 @@ static bool source_is_gateway(const struct tp_flow *flow)
 	return false;
 }
 
+/* Somebody we may send in-dialog requests to without the sender proving
+ * who it is: ourselves, the intranet, a gateway, a registered phone. */
+static bool known_peer(const struct tp_flow *dest)
+{
+	return ip_is_mine(&dest->remote) ||
+	       conf_is_intranet_addr(P.conf, &dest->remote) ||
+	       source_is_gateway(dest) || reg_knows_ip(&dest->remote);
+}
+
 static void handle_register(const struct sip_msg *msg,
 			    const struct tp_flow *flow,
 			    const struct sockaddr_storage *local,
@@ -807,7 +817,7 @@ static void forward_stateless(const struct sip_msg *msg,
 		t.local = b->local;
 		if (t.flow.proto == TP_TCP && !tp_conn_alive(P.tp, t.flow.conn))
 			t.flow.conn = 0;
-	} else if (uri_dest(next, &t.flow)) {
+	} else if (uri_dest(next, &t.flow) || !known_peer(&t.flow)) {
 		P.stats.dropped++;
 		return;
 	}
@@ -972,11 +982,16 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 			return;
 		}
 		memset(t, 0, sizeof(*t));
-		if (!pl_isset(msg->to_tag) && needs_auth(msg) &&
-		    authorize(msg, flow, txn, &authed))
+		if (needs_auth(msg) && authorize(msg, flow, txn, &authed))
 			return;
 		if (uri_dest(&route.uri, &t->flow)) {
 			reply(msg, flow, txn, 404, "Route Not Reachable", NULL);
+			return;
+		}
+		if (!authed && !known_peer(&t->flow)) {
+			/* A Route to a stranger from a stranger: relaying. */
+			P.stats.relay_denied++;
+			reply(msg, flow, txn, 403, "Relaying Denied", NULL);
 			return;
 		}
 		snprintf(t->label, sizeof(t->label), "%.*s",
@@ -993,8 +1008,9 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		    !uri_is_ours(&su)) {
 			struct target *t = &targets[0];
 			memset(t, 0, sizeof(*t));
-			if (uri_dest(&su, &t->flow)) {
-				reply(msg, flow, txn, 404, NULL, NULL);
+			if (uri_dest(&su, &t->flow) ||
+			    (!known_peer(&t->flow) && !authed)) {
+				reply(msg, flow, txn, 403, "Relaying Denied", NULL);
 				return;
 			}
 			snprintf(t->label, sizeof(t->label), "%s", f.strict_ruri);
@@ -1089,11 +1105,9 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 			t->ruri[0] = '\0';
 		} else if (pl_isset(msg->to_tag) &&
 			   uri_dest(&msg->ruri, &t->flow) == 0 &&
-			   (f.nstrip > 0 ||
-			    conf_is_intranet_addr(P.conf, &t->flow.remote))) {
-			/* In-dialog and routed through us (or to the
-			 * intranet, for peers that ignore Record-Route): the
-			 * dialog was authorised when it was created. */
+			   known_peer(&t->flow)) {
+			/* In-dialog to a peer we serve: the dialog was
+			 * authorised when it was created. */
 			snprintf(t->label, sizeof(t->label), "%.*s",
 				 PL_FMT(msg->ruri_str));
 		} else if (authed && uri_dest(&msg->ruri, &t->flow) == 0 &&
@@ -1115,15 +1129,11 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 
 static void handle_response(struct sip_msg *msg, const struct tp_flow *flow)
 {
+	const size_t plen = sizeof(TXN_BRANCH_PREFIX) - 1;
 	struct txn_branch *br;
-	size_t len;
 
-	if (!msg->via.branch.l ||
-	    memcmp(msg->via.branch.p, TXN_BRANCH_PREFIX,
-		   msg->via.branch.l < sizeof(TXN_BRANCH_PREFIX) - 1
-			   ? msg->via.branch.l
-			   : sizeof(TXN_BRANCH_PREFIX) - 1) != 0 ||
-	    msg->via.branch.l < sizeof(TXN_BRANCH_PREFIX) - 1) {
+	if (msg->via.branch.l < plen ||
+	    memcmp(msg->via.branch.p, TXN_BRANCH_PREFIX, plen) != 0) {
 		P.stats.dropped++;
 		return;		/* not ours */
 	}
@@ -1137,30 +1147,9 @@ static void handle_response(struct sip_msg *msg, const struct tp_flow *flow)
 		txn_check_free(br->txn);
 		return;
 	}
-	/* A 2xx to an INVITE whose txn is gone: forward statelessly to the
-	 * next Via (16.7 item 5 / RFC 6026). */
-	if (msg->status >= 200 && msg->status < 300 &&
-	    msg->cseq_method_id == SIP_INVITE && msg->nvia >= 2) {
-		int second = sip_hdr_next(msg, msg->first[SIP_HDR_VIA], SIP_HDR_VIA);
-		struct sip_via v;
-		struct tp_flow out;
-		struct pl rec;
-		uint64_t port;
-
-		if (second < 0 || sip_via_parse(&v, msg->hdrs[second].value))
-			return;
-		memset(&out, 0, sizeof(out));
-		out.proto = pl_caseeq_str(v.transport, "TCP") ? TP_TCP : TP_UDP;
-		rec = pl_isset(v.received) ? v.received : v.host;
-		port = v.port ? v.port : 5060;
-		if (v.has_rport && v.rport.l)
-			pl_u64(v.rport, 65535, &port);
-		if (addr_from_ip(&out.remote, rec, (uint16_t)port))
-			return;
-		if (strip_our_via(msg, &len) == 0)
-			tp_send(P.tp, &out, P.out, len);
-		return;
-	}
+	/* No branch: a stray or a retransmission after the txn ended (its
+	 * server side keeps matching 2xx for 64*T1, RFC 6026). Forwarding
+	 * strays along their Via would make us a reflector: drop. */
 	(void)flow;
 	P.stats.dropped++;
 }
@@ -1177,7 +1166,15 @@ void proxy_recv(void *arg, struct sip_msg *msg, int parse_err,
 			 tp_proto_name(flow->proto),
 			 addr_str(&flow->remote, r, sizeof(r)),
 			 msg->err_reason ? msg->err_reason : "parse error");
-		if (parse_err == EBADMSG && msg->is_request && msg->can_reply &&
+		/* Answer whenever the headers a response copies are there,
+		 * even if one of them is malformed (RFC 4475 asks for 400s). */
+		bool can = msg->can_reply ||
+			   (msg->nvia && pl_isset(msg->via.host) &&
+			    msg->first[SIP_HDR_FROM] >= 0 &&
+			    msg->first[SIP_HDR_TO] >= 0 &&
+			    msg->first[SIP_HDR_CALL_ID] >= 0 &&
+			    msg->first[SIP_HDR_CSEQ] >= 0);
+		if (parse_err == EBADMSG && msg->is_request && can &&
 		    msg->method_id != SIP_ACK)
 			reply(msg, flow, NULL, msg->err_status ? msg->err_status : 400,
 			      msg->err_reason, NULL);

@@ -26,6 +26,13 @@
 
 #define FLUSH_MS 200
 
+/* Reference count of bindings per public IP (reg_knows_ip). */
+struct ip_ref {
+	struct hash_node node;
+	struct sockaddr_storage ip;	/* port 0 */
+	unsigned refs;
+};
+
 struct pending_del {
 	struct pending_del *next;
 	char *aor;
@@ -38,6 +45,7 @@ static struct {
 	const struct conf *conf;
 	struct hash aors;
 	struct hash contacts;
+	struct hash ips;
 	struct loop_timer sweep;
 	struct loop_timer flush;
 	struct reg_aor **dirty;
@@ -139,6 +147,54 @@ static void queue_delete(const char *aor, const char *contact)
 		loop_timer_start(R.loop, &R.flush, FLUSH_MS);
 }
 
+static uint64_t ip_hash(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return hash_bytes(HASH_SEED,
+				  &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	return hash_bytes(HASH_SEED,
+			  &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+static struct ip_ref *ip_find(const struct sockaddr_storage *sa)
+{
+	uint64_t h = ip_hash(sa);
+
+	for (struct hash_node *n = hash_bucket(&R.ips, h); n; n = n->next) {
+		struct ip_ref *r = container_of(n, struct ip_ref, node);
+		if (n->hash == h && addr_ip_eq(&r->ip, sa))
+			return r;
+	}
+	return NULL;
+}
+
+bool reg_knows_ip(const struct sockaddr_storage *ip)
+{
+	return ip_find(ip) != NULL;
+}
+
+static void ip_ref(const struct sockaddr_storage *sa, int delta)
+{
+	struct ip_ref *r = ip_find(sa);
+
+	if (!r && delta > 0) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return;
+		r->ip = *sa;
+		addr_set_port(&r->ip, 0);
+		hash_insert(&R.ips, &r->node, ip_hash(sa));
+	}
+	if (!r)
+		return;
+	if (delta > 0) {
+		r->refs++;
+	} else if (--r->refs == 0) {
+		hash_remove(&R.ips, &r->node);
+		free(r);
+	}
+}
+
 static void index_contact(struct reg_binding *b)
 {
 	hash_insert(&R.contacts, &b->by_contact,
@@ -160,6 +216,8 @@ struct reg_binding *reg_find_contact(struct pl uri)
 
 static void binding_free(struct reg_binding *b)
 {
+	if (b->ip_counted)
+		ip_ref(&b->flow.remote, -1);
 	if (b->contact)
 		hash_remove(&R.contacts, &b->by_contact);
 	free(b->contact);
@@ -332,6 +390,8 @@ static void restore_one(const struct store_binding *sb, void *arg)
 		return;
 	}
 	index_contact(b);
+	ip_ref(&b->flow.remote, 1);
+	b->ip_counted = true;
 	b->next = a->bindings;
 	a->bindings = b;
 	a->count++;
@@ -346,7 +406,8 @@ int reg_init(struct loop *loop, struct store *store, const struct conf *conf)
 	R.store = store;
 	R.conf = conf;
 	if ((err = hash_init(&R.aors, 1024)) ||
-	    (err = hash_init(&R.contacts, 1024)))
+	    (err = hash_init(&R.contacts, 1024)) ||
+	    (err = hash_init(&R.ips, 1024)))
 		return err;
 	loop_timer_init(&R.sweep, sweep, NULL);
 	loop_timer_init(&R.flush, flush, NULL);
@@ -388,6 +449,7 @@ void reg_close(void)
 	free(R.dirty);
 	hash_free(&R.aors);
 	hash_free(&R.contacts);
+	hash_free(&R.ips);
 	memset(&R, 0, sizeof(R));
 }
 
@@ -611,8 +673,12 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 				b->q1000 = (uint32_t)(q * 1000 + 0.5);
 		}
 		b->expires_at = now + e;
+		if (b->ip_counted)
+			ip_ref(&b->flow.remote, -1);
 		b->flow = *flow;
 		b->local = *local;
+		ip_ref(&b->flow.remote, 1);
+		b->ip_counted = true;
 		reg_classify(&ca.uri, flow, R.conf, b->verdict,
 			     sizeof(b->verdict));
 		if (!b->contact || !b->call_id) {

@@ -37,6 +37,7 @@ struct reg_binding {
 	struct tp_flow flow;	/* where the REGISTER came from */
 	struct sockaddr_storage local;	/* the address it reached */
 	char verdict[16];	/* local | public | behind-nat | nonat-suspect */
+	bool ip_counted;	/* flow.remote counted in the IP index */
 };
 
 struct reg_aor {
@@ -72,6 +73,10 @@ struct reg_aor *reg_lookup(const char *aor);
 /* The binding whose Contact URI is exactly uri (in-dialog requests to a
  * registered phone use its flow), or NULL. */
 struct reg_binding *reg_find_contact(struct pl uri);
+
+/* Is ip (port ignored) the public address of a registered phone? Used to
+ * let in-dialog requests reach phones while refusing to relay elsewhere. */
+bool reg_knows_ip(const struct sockaddr_storage *ip);
 
 /* Classify a registering phone (exported for tests and the NAT agent). */
 void reg_classify(const struct sip_uri *contact, const struct tp_flow *flow,

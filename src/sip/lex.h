@@ -16,7 +16,7 @@
 
 enum {
 	C_TOKEN = 1 << 0,	/* RFC 3261 token */
-	C_URIC = 1 << 1,	/* what a sip/sips URI may hold, but '%' */
+	C_URIC = 1 << 1,	/* sip/sips URI chars, but '%'; '#' too */
 	C_HOST = 1 << 2,	/* hostname / IPv4 ('_' tolerated) */
 	C_WORD = 1 << 3,	/* Call-ID word */
 	C_LWS = 1 << 4,		/* SP HT CR LF (CR LF only as folding) */
@@ -36,6 +36,7 @@ static const uint16_t sip_ctab[256] = {
 	[' '] = C_LWS|C_PNSTOP|C_PVSTOP,
 	['!'] = C_TOKEN|C_URIC|C_WORD|C_PVAL,
 	['"'] = C_WORD,
+	['#'] = C_URIC,
 	['$'] = C_URIC,
 	['%'] = C_TOKEN|C_WORD|C_PVAL,
 	['&'] = C_URIC,
@@ -261,7 +262,7 @@ static inline bool sip_param_valid(struct pl name, struct pl value)
 	if (!value.l)
 		return false;
 	if (value.p[0] == '"')
-		return true;	/* sip_param_next checked the closing quote */
+		return true;	/* sip_param_next saw the closing quote */
 	for (size_t i = 0; i < value.l; i++)
 		if (!sip_is(value.p[i], C_PVAL))
 			return false;

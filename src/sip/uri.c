@@ -8,6 +8,8 @@
  * The user part is located by the first '@': user, password, params and
  * headers cannot hold an unescaped '@', so this is unambiguous and lets
  * user parts carry '?', ';' and ',' (RFC 4475 3.1.1.2, 3.1.1.9).
+ * One liberty: an unescaped '#' is accepted (phones put it in feature
+ * codes such as sip:*72#1234@host); it can never end up in a host.
  */
 #include <errno.h>
 #include <string.h>
@@ -129,9 +131,11 @@ bool sip_param_get(struct pl params, const char *name, struct pl *value)
 
 	while (sip_param_next(&params, &pn, &pv) == 0) {
 		if (pn.l == nl && pl_caseeq(pn, (struct pl){ name, nl })) {
-			if (value)
-				*value = pl_isset(pv) ? pv
-						      : (struct pl){ pn.p + pn.l, 0 };
+			/* a bare name: an empty view right after it */
+			if (value && !pl_isset(pv))
+				*value = (struct pl){ pn.p + pn.l, 0 };
+			else if (value)
+				*value = pv;
 			return true;
 		}
 	}
@@ -210,12 +214,15 @@ static bool param_must_match(struct pl name)
 }
 
 /* Every param in a: equal in b when there, and present in b when it is
- * one that must match. */
+ * one that must match. A name repeated counts by its first occurrence,
+ * the one sip_param_get() returns. */
 static bool params_match_one_way(struct pl a, struct pl b)
 {
-	struct pl pn, pv, bv;
+	struct pl all = a, pn, pv, bv, first;
 
 	while (sip_param_next(&a, &pn, &pv) == 0) {
+		if (uparam_find(all, pn, &first) && first.p != pv.p)
+			continue;	/* a repeat: already compared */
 		if (uparam_find(b, pn, &bv)) {
 			if (pl_isset(pv) != pl_isset(bv) ||
 			    !esc_eq(pv, bv, true))
@@ -255,13 +262,11 @@ static unsigned uhdr_count(struct pl s)
 	return cnt;
 }
 
-/* Headers are never ignored: same set of name=value on both sides. */
-static bool headers_match(struct pl a, struct pl b)
+/* Every header of a is in b. */
+static bool headers_in(struct pl a, struct pl b)
 {
 	struct pl an, av, bn, bv, bs;
 
-	if (uhdr_count(a) != uhdr_count(b))
-		return false;
 	while (uhdr_next(&a, &an, &av)) {
 		bool found = false;
 
@@ -272,6 +277,13 @@ static bool headers_match(struct pl a, struct pl b)
 			return false;
 	}
 	return true;
+}
+
+/* Headers are never ignored: same set of name=value on both sides. */
+static bool headers_match(struct pl a, struct pl b)
+{
+	return uhdr_count(a) == uhdr_count(b) && headers_in(a, b) &&
+	       headers_in(b, a);
 }
 
 bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)

@@ -97,8 +97,9 @@ int sip_via_parse(struct sip_via *via, struct pl s)
 			uint64_t v;
 
 			via->has_rport = true;
-			via->rport = pl_isset(pv) ? pv
-						  : (struct pl){ pn.p + pn.l, 0 };
+			via->rport = pv;
+			if (!pl_isset(pv))
+				via->rport = (struct pl){ pn.p + pn.l, 0 };
 			if (pl_isset(pv) && !sip_u64(pv, 65535, &v))
 				return EBADMSG;
 		}
