@@ -25,11 +25,14 @@
 #include "conf/conf.h"
 #include "core/loop.h"
 #include "log/log.h"
+#include "nat/nat.h"
 #include "proxy/proxy.h"
 #include "registrar/registrar.h"
+#include "relay/relay.h"
 #include "store/store.h"
 #include "transport/transport.h"
 #include "txn/txn.h"
+#include "util/addr.h"
 
 #define MAX_TXNS 200000
 
@@ -41,6 +44,7 @@ static struct {
 	struct transport *tp;
 	struct store *store;
 	struct admin *admin;
+	struct relay *relay;
 	int sigfd;
 	int64_t started;
 } D;
@@ -51,10 +55,25 @@ static json_t *src_registrations(void *arg)
 	return reg_to_json();
 }
 
+/* Calls: INVITEs being set up (proxy) and relayed media sessions. */
 static json_t *src_calls(void *arg)
 {
+	json_t *calls = proxy_calls_json(), *media = nat_sessions_json();
+	size_t i;
+	json_t *m;
+
 	(void)arg;
-	return proxy_calls_json();
+	json_array_foreach(media, i, m) {
+		json_object_set_new(m, "id", json_string(json_string_value(
+					json_object_get(m, "call_id"))));
+		json_object_set(m, "legs", json_object_get(m, "streams"));
+		json_object_set_new(m, "state", json_string(
+			json_is_true(json_object_get(m, "answered")) ? "relaying"
+								     : "early"));
+		json_array_append(calls, m);
+	}
+	json_decref(media);
+	return calls;
 }
 
 static void alarm_to_json(const struct store_alarm *a, void *arg)
@@ -140,6 +159,23 @@ static void src_metrics(struct admin_text *out, void *arg)
 	admin_text_printf(out, "# TYPE pinhole_auth_failures_total counter\n"
 			  "pinhole_auth_failures_total %lu\n"
 			  "pinhole_auth_ok_total %lu\n", as->failed, as->ok);
+	{
+		struct relay_stats rs2;
+		relay_get_stats(D.relay, &rs2);
+		admin_text_printf(out, "# TYPE pinhole_relay_streams gauge\n"
+				  "pinhole_relay_streams %u\n"
+				  "pinhole_relay_sessions %u\n"
+				  "pinhole_relay_ports_free %u\n"
+				  "pinhole_relay_packets_total %llu\n"
+				  "pinhole_relay_bytes_total %llu\n"
+				  "pinhole_relay_dropped_total %llu\n"
+				  "pinhole_relay_alloc_failures_total %llu\n",
+				  rs2.streams, nat_session_count(), rs2.ports_free,
+				  (unsigned long long)rs2.packets,
+				  (unsigned long long)rs2.bytes,
+				  (unsigned long long)rs2.dropped,
+				  (unsigned long long)rs2.alloc_failures);
+	}
 	admin_text_printf(out, "pinhole_loops_detected_total %llu\n"
 			  "pinhole_relay_denied_total %llu\n",
 			  (unsigned long long)ps->loops,
@@ -191,6 +227,7 @@ static int do_reload(char *msg, size_t cap)
 	D.conf = nc;
 	proxy_set_conf(nc);
 	reg_set_conf(nc);
+	nat_set_conf(nc);
 	log_set_level((enum log_level)nc->log_level);
 	snprintf(msg, cap, "reloaded %s%s", D.conf_path, restart);
 	log_notice("main", "%s", msg);
@@ -271,7 +308,26 @@ static int run_daemon(void)
 			D.conf->listen, D.conf->port, strerror(err));
 		return 1;
 	}
-	if ((err = txn_init(D.loop, D.tp, MAX_TXNS)) ||
+	{
+		struct relay_config rc;
+		const char *bind_ip = D.conf->relay_address[0] ? D.conf->relay_address
+							      : D.conf->listen;
+		memset(&rc, 0, sizeof(rc));
+		if (addr_parse(&rc.bind, bind_ip, 0)) {
+			log_err("main", "bad relay address %s", bind_ip);
+			return 1;
+		}
+		rc.port_min = D.conf->rtp_port_min;
+		rc.port_max = D.conf->rtp_port_max;
+		rc.workers = 1;
+		if ((err = relay_create(&D.relay, &rc))) {
+			log_err("main", "cannot start the media relay: %s",
+				strerror(err));
+			return 1;
+		}
+	}
+	if ((err = nat_init(D.loop, D.tp, D.relay, D.conf)) ||
+	    (err = txn_init(D.loop, D.tp, MAX_TXNS)) ||
 	    (err = reg_init(D.loop, D.store, D.conf)) ||
 	    (err = proxy_init(D.loop, D.tp, D.conf, D.store))) {
 		log_err("main", "start-up failed: %s", strerror(err));
@@ -303,6 +359,8 @@ static int run_daemon(void)
 	proxy_close();
 	reg_close();
 	txn_close();
+	nat_close();
+	relay_destroy(D.relay);
 	tp_destroy(D.tp);
 	loop_destroy(D.loop);
 	digest_close();

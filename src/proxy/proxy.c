@@ -36,6 +36,7 @@
 #include "conf/conf.h"
 #include "core/loop.h"
 #include "log/log.h"
+#include "nat/nat.h"
 #include "registrar/registrar.h"
 #include "sip/edit.h"
 #include "store/store.h"
@@ -55,7 +56,8 @@ struct pcall {
 	size_t best_len;
 	bool final_sent;
 	bool cancelled;
-	char call_id[128];
+	struct nat_party requester;	/* for NAT edits on responses */
+	char call_id[256];
 	char from[128];
 	char to[128];
 	int64_t started;
@@ -67,6 +69,8 @@ struct target {
 	struct sockaddr_storage local;	/* our address to use, or AF_UNSPEC */
 	char route[1100];	/* Route header lines to add (from Path) */
 	char label[256];
+	enum nat_verdict verdict;	/* where the target is */
+	bool from_binding;	/* verdict known from its registration */
 };
 
 static struct {
@@ -346,6 +350,13 @@ static int uri_dest(const struct sip_uri *u, struct tp_flow *flow)
 	return 0;
 }
 
+/* Where a target reached by URI (gateway, Route, in-dialog) is. */
+static enum nat_verdict uri_target_verdict(const struct tp_flow *flow)
+{
+	return conf_is_intranet_addr(P.conf, &flow->remote) ? NAT_LOCAL
+							     : NAT_PUBLIC;
+}
+
 static void target_from_binding(struct target *t, const struct reg_binding *b)
 {
 	memset(t, 0, sizeof(*t));
@@ -354,6 +365,8 @@ static void target_from_binding(struct target *t, const struct reg_binding *b)
 	if (t->flow.proto == TP_TCP && !tp_conn_alive(P.tp, t->flow.conn))
 		t->flow.conn = 0;	/* reconnect to the same address */
 	t->local = b->local;
+	t->verdict = nat_verdict_from_name(b->verdict);
+	t->from_binding = true;
 	snprintf(t->label, sizeof(t->label), "%s", b->contact);
 	if (b->path && b->path[0]) {
 		/* RFC 3327: route through the Path, first hop first. */
@@ -380,6 +393,8 @@ struct fwd {
 	int strip_routes[4];	/* our Route entries to delete */
 	unsigned nstrip;
 	const char *strict_ruri;	/* strict-route replacement */
+	const struct nat_party *from;	/* the sender, classified */
+	struct sockaddr_storage out_local;	/* set by build_forward */
 };
 
 static void our_hostport(const struct sockaddr_storage *local, char *out,
@@ -391,7 +406,7 @@ static void our_hostport(const struct sockaddr_storage *local, char *out,
 	snprintf(out, cap, "%s:%u", host, P.conf->port);
 }
 
-static int build_forward(const struct fwd *f, size_t *len)
+static int build_forward(struct fwd *f, size_t *len)
 {
 	const struct sip_msg *msg = f->msg;
 	struct sip_editor *ed = &P.ed;
@@ -404,6 +419,7 @@ static int build_forward(const struct fwd *f, size_t *len)
 		out_local = t->local;
 	else
 		tp_local_ip_for(P.tp, &t->flow.remote, &out_local);
+	f->out_local = out_local;
 	our_hostport(&out_local, me_out, sizeof(me_out));
 	our_hostport(f->in_local, me_in, sizeof(me_in));
 
@@ -443,6 +459,13 @@ static int build_forward(const struct fwd *f, size_t *len)
 		if (sip_auth_parse(&a, msg->hdrs[i].value) == 0 &&
 		    pl_eq_str(a.realm, P.conf->domain))
 			sip_ed_delete_hdr(ed, msg, (unsigned)i);
+	}
+	if (f->from) {
+		struct nat_party to = { .verdict = t->verdict, .flow = t->flow,
+					.local = out_local };
+		int err = nat_request_edits(ed, msg, f->from, &to);
+		if (err)
+			return err;
 	}
 	return sip_ed_apply(ed, P.out, sizeof(P.out), len);
 }
@@ -493,6 +516,7 @@ static void fork_targets(struct txn *txn, const struct sip_msg *msg,
 {
 	uint32_t lh = loop_hash(msg);
 	unsigned sent = 0;
+	bool no_media = false;
 	struct pcall *pc = pcall_new(txn, msg);
 
 	txn->user = pc;
@@ -500,6 +524,8 @@ static void fork_targets(struct txn *txn, const struct sip_msg *msg,
 		reply(msg, flow, txn, 500, "Out Of Memory", NULL);
 		return;
 	}
+	if (tmpl->from)
+		pc->requester = *tmpl->from;
 	for (unsigned i = 0; i < ntargets; i++) {
 		struct txn_branch *br = txn_branch_add(txn, lh);
 		size_t len;
@@ -507,16 +533,25 @@ static void fork_targets(struct txn *txn, const struct sip_msg *msg,
 
 		if (!br)
 			break;
-		f.t = &targets[i];
+		int err;
+
+		struct target t = targets[i];
+
+		if (!t.from_binding)
+			t.verdict = uri_target_verdict(&t.flow);
+		f.t = &t;
 		f.branch = br->branch_id;
 		snprintf(br->target, sizeof(br->target), "%s", targets[i].label);
-		if (build_forward(&f, &len)) {
-			log_warn("proxy", "cannot build request for %s",
-				 targets[i].label);
+		br->verdict = (int)t.verdict;
+		if ((err = build_forward(&f, &len))) {
+			log_warn("proxy", "cannot build request for %s: %s",
+				 targets[i].label, strerror(err));
 			br->state = TXN_BR_TERMINATED;
-			br->status = 500;
+			br->status = err == ENOSPC || err == ENOMEM ? 503 : 500;
+			no_media |= br->status == 503;
 			continue;
 		}
+		br->local = f.out_local;
 		if (txn_branch_send(br, &targets[i].flow, P.out, len) == 0) {
 			sent++;
 			P.stats.forwarded++;
@@ -524,8 +559,11 @@ static void fork_targets(struct txn *txn, const struct sip_msg *msg,
 	}
 	if (!sent) {
 		reply(msg, flow, txn, ntargets ? 503 : 480,
+		      no_media ? "No Media Relay Ports" :
 		      ntargets ? "Destination Unreachable" : NULL, NULL);
 		pc->final_sent = true;
+		if (msg->method_id == SIP_INVITE)
+			nat_invite_failed(msg->call_id);
 	}
 }
 
@@ -557,6 +595,8 @@ static void send_best(struct txn *txn, struct pcall *pc)
 	} else {
 		reply_txn(txn, pc->cancelled ? 487 : 408, NULL);
 	}
+	if (txn->method == SIP_INVITE)
+		nat_invite_failed(pl_from_str(pc->call_id));
 }
 
 static void keep_best(struct pcall *pc, unsigned status, const char *buf,
@@ -577,7 +617,8 @@ static void keep_best(struct pcall *pc, unsigned status, const char *buf,
 }
 
 /* Remove our Via from a response (and map 503 to 500, 16.7 item 6). */
-static int strip_our_via(const struct sip_msg *msg, size_t *len)
+static int strip_our_via(const struct sip_msg *msg, const struct pcall *pc,
+			 const struct txn_branch *br, size_t *len)
 {
 	struct sip_editor *ed = &P.ed;
 
@@ -585,6 +626,18 @@ static int strip_our_via(const struct sip_msg *msg, size_t *len)
 	sip_ed_delete_hdr(ed, msg, (unsigned)msg->first[SIP_HDR_VIA]);
 	if (msg->status == 503)
 		sip_ed_replace(ed, (struct pl){ msg->buf + 8, 3 }, "500");
+	if (pc && br) {
+		struct nat_party from = { .verdict = (enum nat_verdict)br->verdict,
+					  .flow = br->flow, .local = br->local };
+		/* The answering party may have moved behind another NAT
+		 * than its binding says: classify the response itself. */
+		char why[160];
+		enum nat_verdict v = nat_classify(msg, &br->flow, P.conf, why,
+						  sizeof(why));
+		if (v != NAT_LOCAL && v != NAT_PUBLIC)
+			from.verdict = v;
+		nat_response_edits(ed, msg, &from, &pc->requester);
+	}
 	return sip_ed_apply(ed, P.out, sizeof(P.out), len);
 }
 
@@ -603,7 +656,7 @@ static void on_response(struct txn *txn, struct txn_branch *br,
 	}
 	if (status == 100)
 		return;
-	if (strip_our_via(msg, &len)) {
+	if (strip_our_via(msg, pc, br, &len)) {
 		log_warn("proxy", "cannot forward %u response", status);
 		return;
 	}
@@ -837,6 +890,7 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 			   const struct sockaddr_storage *local)
 {
 	struct fwd f;
+	struct nat_party from;
 	struct txn *txn = NULL;
 	struct target targets[MAX_TARGETS];
 	unsigned ntargets = 0;
@@ -853,6 +907,16 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 	f.msg = msg;
 	f.in_flow = flow;
 	f.in_local = local;
+	{
+		char why[160];
+		from.verdict = nat_classify(msg, flow, P.conf, why, sizeof(why));
+		from.flow = *flow;
+		from.local = *local;
+		f.from = &from;
+		log_debug("nat", "sender %s verdict=%s (%s)",
+			  tp_proto_name(flow->proto),
+			  nat_verdict_name(from.verdict), why);
+	}
 
 	/* ACK: absorbed by its INVITE txn (non-2xx) or forwarded. */
 	if (msg->method_id == SIP_ACK) {

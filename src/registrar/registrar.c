@@ -21,6 +21,7 @@
 #include "conf/conf.h"
 #include "core/loop.h"
 #include "log/log.h"
+#include "nat/nat.h"
 #include "store/store.h"
 #include "util/addr.h"
 
@@ -331,26 +332,6 @@ static void sweep(void *arg)
 		}
 	}
 	loop_timer_start(R.loop, &R.sweep, 1000);
-}
-
-void reg_classify(const struct sip_uri *contact, const struct tp_flow *flow,
-		  const struct conf *conf, char *verdict, size_t cap)
-{
-	struct sockaddr_storage c;
-	uint16_t cport = contact->port ? contact->port :
-			 (pl_caseeq_str(contact->scheme, "sips") ? 5061 : 5060);
-
-	if (conf_is_intranet_addr(conf, &flow->remote)) {
-		snprintf(verdict, cap, "local");
-		return;
-	}
-	if (addr_from_ip(&c, contact->host, cport) == 0 &&
-	    addr_ip_eq(&c, &flow->remote) &&
-	    (flow->proto == TP_TCP || cport == addr_port(&flow->remote))) {
-		snprintf(verdict, cap, "public");
-		return;
-	}
-	snprintf(verdict, cap, "behind-nat");
 }
 
 static void restore_one(const struct store_binding *sb, void *arg)
@@ -679,8 +660,10 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		b->local = *local;
 		ip_ref(&b->flow.remote, 1);
 		b->ip_counted = true;
-		reg_classify(&ca.uri, flow, R.conf, b->verdict,
-			     sizeof(b->verdict));
+		snprintf(b->verdict, sizeof(b->verdict), "%s",
+			 nat_verdict_name(nat_classify(msg, flow, R.conf,
+						       b->nat_reason,
+						       sizeof(b->nat_reason))));
 		if (!b->contact || !b->call_id) {
 			binding_remove(a, b);
 			continue;
@@ -689,11 +672,11 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 			char r[ADDR_STRLEN];
 			log_info("registrar",
 				 "binding aor=%s contact=%s expires=%lld "
-				 "transport=%s public=%s verdict=%s",
+				 "transport=%s public=%s verdict=%s why=\"%s\"",
 				 aor, b->contact, (long long)e,
 				 tp_proto_name(flow->proto),
 				 addr_str(&flow->remote, r, sizeof(r)),
-				 b->verdict);
+				 b->verdict, b->nat_reason);
 		}
 		mark_dirty(a);
 	}
@@ -738,6 +721,7 @@ json_t *reg_to_json(void)
 				json_object_set_new(o, "private_contact",
 						    json_string(b->contact));
 				json_object_set_new(o, "verdict", json_string(b->verdict));
+				json_object_set_new(o, "nat_reason", json_string(b->nat_reason));
 				json_object_set_new(o, "expires",
 						    json_integer(b->expires_at - now));
 				json_object_set_new(o, "user_agent",

@@ -38,6 +38,7 @@ struct reg_binding {
 	struct sockaddr_storage local;	/* the address it reached */
 	char verdict[16];	/* local | public | behind-nat | nonat-suspect */
 	bool ip_counted;	/* flow.remote counted in the IP index */
+	char nat_reason[160];	/* the evidence behind the verdict */
 };
 
 struct reg_aor {
@@ -77,10 +78,6 @@ struct reg_binding *reg_find_contact(struct pl uri);
 /* Is ip (port ignored) the public address of a registered phone? Used to
  * let in-dialog requests reach phones while refusing to relay elsewhere. */
 bool reg_knows_ip(const struct sockaddr_storage *ip);
-
-/* Classify a registering phone (exported for tests and the NAT agent). */
-void reg_classify(const struct sip_uri *contact, const struct tp_flow *flow,
-		  const struct conf *conf, char *verdict, size_t cap);
 
 /* JSON array of all bindings for the admin API. */
 json_t *reg_to_json(void);

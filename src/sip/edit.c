@@ -109,6 +109,31 @@ size_t sip_ed_hdr_start(const struct sip_msg *msg)
 	return (size_t)(msg->buf - msg->buf) + (eol ? (size_t)(eol - msg->buf) + 1 : 0);
 }
 
+void sip_ed_fix_content_length(struct sip_editor *ed, const struct sip_msg *msg)
+{
+	size_t start = (size_t)(msg->body.p - ed->base);
+	size_t end = start + msg->body.l;
+	long delta = 0;
+	int cl;
+
+	if (!msg->body.p)
+		return;
+	for (unsigned i = 0; i < ed->n; i++) {
+		const struct sip_edit *e = &ed->edits[i];
+		if (e->off >= start && e->off + e->del <= end)
+			delta += (long)e->ins_len - (long)e->del;
+	}
+	if (!delta)
+		return;
+	cl = msg->first[SIP_HDR_CONTENT_LENGTH];
+	if (cl >= 0)
+		sip_ed_replace(ed, msg->hdrs[cl].value, "%ld",
+			       (long)msg->body.l + delta);
+	else
+		sip_ed_insert(ed, sip_ed_hdr_start(msg), "Content-Length: %ld\r\n",
+			      (long)msg->body.l + delta);
+}
+
 static int cmp_edit(const void *a, const void *b)
 {
 	const struct sip_edit *x = a, *y = b;

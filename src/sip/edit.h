@@ -47,6 +47,10 @@ void sip_ed_delete_hdr(struct sip_editor *ed, const struct sip_msg *msg,
 /* Offset where new header lines go: right after the start line. */
 size_t sip_ed_hdr_start(const struct sip_msg *msg);
 
+/* Call after every body edit: sets Content-Length to the new body length
+ * (edits inside msg->body change it), inserting the header if missing. */
+void sip_ed_fix_content_length(struct sip_editor *ed, const struct sip_msg *msg);
+
 /* Write base with all edits into out. Returns 0, ENOSPC (out or scratch
  * too small) or EINVAL (overlapping edits). */
 int sip_ed_apply(struct sip_editor *ed, char *out, size_t cap,

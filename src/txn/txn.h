@@ -63,6 +63,8 @@ struct txn_branch {
 	struct loop_timer cancel_timer;
 	unsigned cancel_sends;
 	char target[256];	/* for logs and the call view */
+	int verdict;		/* proxy: where the target is (nat_verdict) */
+	struct sockaddr_storage local;	/* proxy: our address facing it */
 };
 
 struct txn_ops {

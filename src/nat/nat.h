@@ -1,0 +1,79 @@
+/*
+ * nat.h - the far-end NAT traversal agent: decides where a phone is
+ * (local, public, behind a NAT, or public-looking but suspect), fixes the
+ * Contact of NAT'ed parties so in-dialog requests reach them through
+ * their pinhole, and keeps relayed media sessions tied to their dialogs
+ * (SDP rewriting toward the relay). Owns media sessions; drives relay/
+ * only through relay.h.
+ */
+#ifndef PINHOLE_NAT_H
+#define PINHOLE_NAT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "sip/edit.h"
+#include "sip/msg.h"
+#include "transport/transport.h"
+
+struct conf;
+struct loop;
+struct relay;
+
+enum nat_verdict {
+	NAT_LOCAL = 0,		/* inside intranet_subnets */
+	NAT_PUBLIC,		/* reachable as it says */
+	NAT_BEHIND,		/* its addresses differ from the source */
+	NAT_SUSPECT,		/* looks public, but a NAT (ALG) or STUN is
+				   suspected from other evidence */
+};
+
+const char *nat_verdict_name(enum nat_verdict v);
+enum nat_verdict nat_verdict_from_name(const char *name);
+
+/* Where is the sender of this request or response? `why` gets a short
+ * explanation of the evidence (for logs and the registrations view). */
+enum nat_verdict nat_classify(const struct sip_msg *msg,
+			      const struct tp_flow *flow,
+			      const struct conf *conf, char *why, size_t cap);
+
+int nat_init(struct loop *loop, struct transport *tp, struct relay *relay,
+	     const struct conf *conf);
+void nat_set_conf(const struct conf *conf);
+void nat_close(void);
+
+/* What the proxy knows about one side of a call when it forwards. */
+struct nat_party {
+	enum nat_verdict verdict;
+	struct tp_flow flow;		/* how we reach it / it reached us */
+	struct sockaddr_storage local;	/* our address facing it */
+};
+
+/*
+ * Called for every request the proxy forwards, after its own edits:
+ * from = the sender, to = the target of this branch. Adds the edits that
+ * NAT traversal needs (Contact of a NAT'ed sender, SDP toward the relay)
+ * to ed. Returns 0, or an errno when media cannot be relayed (ENOSPC: no
+ * relay ports; the proxy answers 503).
+ */
+int nat_request_edits(struct sip_editor *ed, const struct sip_msg *msg,
+		      const struct nat_party *from, const struct nat_party *to);
+
+/* Same for a response going upstream: from = the party that answered,
+ * to = the party that asked. */
+int nat_response_edits(struct sip_editor *ed, const struct sip_msg *msg,
+		       const struct nat_party *from, const struct nat_party *to);
+
+/* A dialog ended or failed (BYE 2xx, final non-2xx to an initial INVITE,
+ * CANCEL): release its media. */
+void nat_dialog_end(struct pl call_id);
+
+/* The initial INVITE failed (final non-2xx sent upstream, no 2xx seen):
+ * release its media. */
+void nat_invite_failed(struct pl call_id);
+
+/* Calls view: relayed sessions with ports, latches and counters. */
+json_t *nat_sessions_json(void);
+unsigned nat_session_count(void);
+
+#endif
