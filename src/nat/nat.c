@@ -405,8 +405,7 @@ static int rewrite_sdp(struct sip_editor *ed, const struct sip_msg *msg,
 		memset(&peer, 0, sizeof(peer));
 		if (addr_from_ip(&peer, addr, m->port) ||
 		    addr_is_any(&peer) ||
-		    (addr_is_private(&peer) &&
-		     !conf_is_intranet_addr(N.conf, &peer)))
+		    ip_private_text(addr.p, addr.l))
 			memset(&peer, 0, sizeof(peer));
 		if (m->rtcp_port && !m->rtcp_mux)
 			rtcp_port = m->rtcp_port;

@@ -445,16 +445,17 @@ int relay_stream_set_peer(struct relay *relay, uint32_t id,
 	}
 	cmd->stream = s;
 	s->expected_ctl[side] = addr;
-	relay_worker_post(s->worker, cmd);
-	pthread_mutex_unlock(&relay->lock);
 	if (log_enabled(LOG_DEBUG)) {
 		char buf[ADDR_STRLEN];
 
+		/* before posting: the worker frees cmd */
 		log_debug("relay", "peer id=%u side=%c rtp=%s rtcp_port=%u",
 			  id, side ? 'B' : 'A',
 			  relay_addr_str(&addr, buf, sizeof(buf)),
 			  cmd->rtcp_port);
 	}
+	relay_worker_post(s->worker, cmd);
+	pthread_mutex_unlock(&relay->lock);
 	return 0;
 }
 

@@ -1,0 +1,154 @@
+"""Relayed media through the daemon on loopback: a phone whose Contact and
+SDP name a private address it is not sending from (a NAT'ed phone) calls a
+public phone; the proxy fixes the Contact, rewrites both SDPs toward the
+relay, the relay latches on the real sources, and RTP arrives at both
+phones. BYE releases the ports."""
+import json
+import re
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from conftest import Daemon
+from sipclient import UA, digest
+
+import tempfile
+
+
+@pytest.fixture
+def nat_daemon(request):
+    tmp = tempfile.mkdtemp(prefix="pinhole-relay-")
+    # loopback is NOT the intranet here: the phones count as remote
+    d = Daemon(tmp)
+    conf = open(d.conf).read().replace("intranet_subnets = 127.0.0.0/8",
+                                       "intranet_subnets = 10.99.0.0/16")
+    conf += "[media]\nrtp_port_min = 42000\nrtp_port_max = 42199\n"
+    open(d.conf, "w").write(conf)
+    d.start()
+    for u in ("alice", "bob"):
+        d.cli("user", "add", u, "password1")
+    yield d
+    rc = d.stop()
+    log = open(d.log, errors="replace").read()
+    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+        print(log[-8000:])
+    for bad in ("AddressSanitizer", "runtime error:"):
+        assert bad not in log, log[log.find(bad) - 200:log.find(bad) + 3000]
+    assert rc == 0
+
+
+def sdp(ip, port):
+    return (f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+def sdp_addr_port(body):
+    c = re.search(r"c=IN IP4 (\S+)", body).group(1)
+    m = re.search(r"m=audio (\d+)", body).group(1)
+    return c, int(m)
+
+
+def rtp(seq):
+    return bytes([0x80, 0x00]) + seq.to_bytes(2, "big") + b"\0" * 8 + b"\xff" * 160
+
+
+def recv_req(ua, method, timeout=3):
+    end = time.time() + timeout
+    while True:
+        m = ua.recv(max(0.1, end - time.time()))
+        if not m.is_response and m.method == method:
+            return m
+
+
+def test_nated_caller_relayed_both_ways(nat_daemon):
+    d = nat_daemon
+    alice = UA(d.port, "alice")
+    bob = UA(d.port, "bob")
+    r = alice.register(contact="<sip:alice@192.168.1.5:5060>")
+    assert r.status == 200
+    assert bob.register().status == 200
+    regs = {x["aor"]: x for x in json.loads(d.cli("show", "registrations", "--json").stdout)}
+    assert regs["alice@example.com"]["verdict"] == "behind-nat"
+    assert regs["bob@example.com"]["verdict"] == "public"
+
+    ra = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ra.bind(("127.0.0.1", 0))
+    rb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rb.bind(("127.0.0.1", 0))
+    for s in (ra, rb):
+        s.settimeout(0.01)
+
+    body = sdp("192.168.1.5", 4000)     # what a NAT'ed phone says
+    ruri = "sip:bob@example.com"
+    hdrs = "Content-Type: application/sdp\r\nContact: <sip:alice@192.168.1.5:5060>\r\n"
+    alice.send(alice.request("INVITE", ruri, hdrs, body=body))
+    ch = alice.final()
+    assert ch.status == 407
+    alice.send(f"ACK {ruri} SIP/2.0\r\nVia: {ch.get('Via')}\r\nFrom: {ch.get('From')}\r\n"
+               f"To: {ch.get('To')}\r\nCall-ID: {ch.get('Call-ID')}\r\nCSeq: {alice.cseq} ACK\r\n"
+               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    cred = digest(ch.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
+    alice.send(alice.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
+                             body=body))
+
+    inv = recv_req(bob, "INVITE")
+    # Contact fixed to where alice really is; SDP points at the relay
+    assert f"127.0.0.1:{alice.port}" in inv.get("Contact"), inv.get("Contact")
+    c, port_b = sdp_addr_port(inv.body)
+    assert c == "127.0.0.1" and 42000 <= port_b <= 42199, inv.body
+    assert "192.168.1.5" not in inv.body.split("o=")[1].split("\r\n", 1)[1]
+
+    vias = inv.all("Via")
+    answer_body = sdp("127.0.0.1", rb.getsockname()[1])
+    bob.send("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in vias) +
+             "".join(f"Record-Route: {v}\r\n" for v in inv.all("Record-Route")) +
+             f"From: {inv.get('From')}\r\nTo: {inv.get('To')};tag=bobtag\r\n"
+             f"Call-ID: {inv.get('Call-ID')}\r\nCSeq: {inv.get('CSeq')}\r\n"
+             f"Contact: <sip:bob@127.0.0.1:{bob.port}>\r\n"
+             f"Content-Type: application/sdp\r\nContent-Length: {len(answer_body)}\r\n\r\n"
+             + answer_body)
+    ok = alice.final()
+    assert ok.status == 200
+    c, port_a = sdp_addr_port(ok.body)
+    assert c == "127.0.0.1" and 42000 <= port_a <= 42199 and port_a != port_b
+    assert int(ok.get("Content-Length")) == len(ok.body.encode())
+
+    # media both ways, each phone sending to the port it was given
+    got_a = got_b = 0
+    for i in range(150):
+        ra.sendto(rtp(i), ("127.0.0.1", port_a))
+        rb.sendto(rtp(i), ("127.0.0.1", port_b))
+        for s in (ra, rb):
+            try:
+                while True:
+                    data = s.recv(2048)
+                    if data[0] & 0xc0 == 0x80:
+                        if s is ra:
+                            got_a += 1
+                        else:
+                            got_b += 1
+            except socket.timeout:
+                pass
+    assert got_a >= 100 and got_b >= 100, (got_a, got_b)
+
+    calls = json.loads(urllib.request.urlopen(
+        f"http://127.0.0.1:{d.admin_port}/api/calls").read())
+    media = [c for c in calls if c.get("streams")]
+    assert media and media[0]["streams"][0]["a"]["latched"]
+    assert media[0]["streams"][0]["b"]["rx_packets"] >= 100
+
+    # BYE from alice through the Route set ends the media session
+    rr = list(reversed(ok.all("Record-Route")))
+    alice.send(f"BYE sip:bob@127.0.0.1:{bob.port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{alice.port};branch=z9hG4bKbye9;rport\r\n"
+               + "".join(f"Route: {v}\r\n" for v in rr) +
+               f"From: {ok.get('From')}\r\nTo: {ok.get('To')}\r\n"
+               f"Call-ID: {ok.get('Call-ID')}\r\nCSeq: {alice.cseq + 1} BYE\r\n"
+               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    bye = recv_req(bob, "BYE")
+    assert bye
+    metrics = urllib.request.urlopen(
+        f"http://127.0.0.1:{d.admin_port}/metrics").read().decode()
+    assert re.search(r"^pinhole_relay_sessions 0$", metrics, re.M), metrics
