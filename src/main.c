@@ -176,6 +176,16 @@ static void src_metrics(struct admin_text *out, void *arg)
 				  (unsigned long long)rs2.dropped,
 				  (unsigned long long)rs2.alloc_failures);
 	}
+	{
+		uint64_t ks, ka, kf;
+		nat_keepalive_stats(&ks, &ka, &kf);
+		admin_text_printf(out, "# TYPE pinhole_keepalives_total counter\n"
+				  "pinhole_keepalives_total{result=\"sent\"} %llu\n"
+				  "pinhole_keepalives_total{result=\"answered\"} %llu\n"
+				  "pinhole_keepalives_total{result=\"failed\"} %llu\n",
+				  (unsigned long long)ks, (unsigned long long)ka,
+				  (unsigned long long)kf);
+	}
 	admin_text_printf(out, "pinhole_loops_detected_total %llu\n"
 			  "pinhole_relay_denied_total %llu\n",
 			  (unsigned long long)ps->loops,

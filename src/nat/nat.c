@@ -279,12 +279,14 @@ int nat_init(struct loop *loop, struct transport *tp, struct relay *relay,
 		return ENOMEM;
 	loop_timer_init(&N.sweep, sweep, NULL);
 	loop_timer_start(loop, &N.sweep, SWEEP_MS);
+	nat_keepalive_start(loop, tp, conf);
 	return 0;
 }
 
 void nat_set_conf(const struct conf *conf)
 {
 	N.conf = conf;
+	nat_keepalive_set_conf(conf);
 }
 
 void nat_close(void)
@@ -295,6 +297,7 @@ void nat_close(void)
 						  struct media_session, node),
 				     "shutdown");
 	loop_timer_cancel(N.loop, &N.sweep);
+	nat_keepalive_stop();
 	hash_free(&N.sessions);
 }
 

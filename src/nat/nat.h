@@ -72,6 +72,16 @@ void nat_dialog_end(struct pl call_id);
  * release its media. */
 void nat_invite_failed(struct pl call_id);
 
+/* Keepalives toward NAT'ed bindings (keepalive.c). */
+void nat_keepalive_start(struct loop *loop, struct transport *tp,
+			 const struct conf *conf);
+void nat_keepalive_set_conf(const struct conf *conf);
+void nat_keepalive_stop(void);
+/* A response to one of our pings? Then it is consumed (true). */
+bool nat_keepalive_response(const struct sip_msg *msg);
+void nat_keepalive_stats(uint64_t *sent, uint64_t *answered,
+			 uint64_t *failures);
+
 /* Calls view: relayed sessions with ports, latches and counters. */
 json_t *nat_sessions_json(void);
 unsigned nat_session_count(void);

@@ -1201,6 +1201,8 @@ static void handle_response(struct sip_msg *msg, const struct tp_flow *flow)
 		P.stats.dropped++;
 		return;		/* not ours */
 	}
+	if (nat_keepalive_response(msg))
+		return;
 	br = txn_match_response(msg);
 	if (br) {
 		if (txn_branch_on_response(br, msg) &&

@@ -47,6 +47,8 @@ static struct {
 	struct hash aors;
 	struct hash contacts;
 	struct hash ips;
+	struct hash ids;
+	uint32_t next_id;
 	struct loop_timer sweep;
 	struct loop_timer flush;
 	struct reg_aor **dirty;
@@ -196,6 +198,36 @@ static void ip_ref(const struct sockaddr_storage *sa, int delta)
 	}
 }
 
+static void index_id(struct reg_binding *b)
+{
+	do {
+		b->id = ++R.next_id;
+	} while (!b->id || reg_find_id(b->id));
+	hash_insert(&R.ids, &b->by_id, hash_bytes(HASH_SEED, &b->id, sizeof(b->id)));
+}
+
+struct reg_binding *reg_find_id(uint32_t id)
+{
+	uint64_t h = hash_bytes(HASH_SEED, &id, sizeof(id));
+
+	for (struct hash_node *n = hash_bucket(&R.ids, h); n; n = n->next) {
+		struct reg_binding *b = container_of(n, struct reg_binding, by_id);
+		if (n->hash == h && b->id == id)
+			return b;
+	}
+	return NULL;
+}
+
+void reg_foreach(void (*fn)(struct reg_binding *b, void *arg), void *arg)
+{
+	for (size_t i = 0; i < R.aors.nbuckets; i++)
+		for (struct hash_node *n = R.aors.buckets[i]; n; n = n->next)
+			for (struct reg_binding *b = container_of(n, struct reg_aor,
+								  node)->bindings;
+			     b; b = b->next)
+				fn(b, arg);
+}
+
 static void index_contact(struct reg_binding *b)
 {
 	hash_insert(&R.contacts, &b->by_contact,
@@ -217,6 +249,8 @@ struct reg_binding *reg_find_contact(struct pl uri)
 
 static void binding_free(struct reg_binding *b)
 {
+	if (b->id)
+		hash_remove(&R.ids, &b->by_id);
 	if (b->ip_counted)
 		ip_ref(&b->flow.remote, -1);
 	if (b->contact)
@@ -371,6 +405,7 @@ static void restore_one(const struct store_binding *sb, void *arg)
 		return;
 	}
 	index_contact(b);
+	index_id(b);
 	ip_ref(&b->flow.remote, 1);
 	b->ip_counted = true;
 	b->next = a->bindings;
@@ -388,7 +423,8 @@ int reg_init(struct loop *loop, struct store *store, const struct conf *conf)
 	R.conf = conf;
 	if ((err = hash_init(&R.aors, 1024)) ||
 	    (err = hash_init(&R.contacts, 1024)) ||
-	    (err = hash_init(&R.ips, 1024)))
+	    (err = hash_init(&R.ips, 1024)) ||
+	    (err = hash_init(&R.ids, 1024)))
 		return err;
 	loop_timer_init(&R.sweep, sweep, NULL);
 	loop_timer_init(&R.flush, flush, NULL);
@@ -431,6 +467,7 @@ void reg_close(void)
 	hash_free(&R.aors);
 	hash_free(&R.contacts);
 	hash_free(&R.ips);
+	hash_free(&R.ids);
 	memset(&R, 0, sizeof(R));
 }
 
@@ -630,6 +667,7 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 			a->count++;
 			R.stats.bindings++;
 			b->registered_at = now;
+			index_id(b);
 		} else {
 			R.stats.refreshes++;
 		}
@@ -648,6 +686,9 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		pl_strcpy(b->instance, sizeof(b->instance), inst);
 		b->cseq = msg->cseq;
 		b->q1000 = 1000;
+		b->ka_failures = 0;
+		b->ka_sent_ms = 0;
+		b->unreachable = false;
 		if (sip_param_get(ca.params, "q", &qv) && qv.l) {
 			double q = strtod(qv.p, NULL);
 			if (q >= 0 && q <= 1)
@@ -722,6 +763,10 @@ json_t *reg_to_json(void)
 						    json_string(b->contact));
 				json_object_set_new(o, "verdict", json_string(b->verdict));
 				json_object_set_new(o, "nat_reason", json_string(b->nat_reason));
+				json_object_set_new(o, "last_keepalive",
+						    b->ka_answered ? json_integer(b->ka_answered) : json_null());
+				json_object_set_new(o, "keepalive_failures", json_integer(b->ka_failures));
+				json_object_set_new(o, "reachable", json_boolean(!b->unreachable));
 				json_object_set_new(o, "expires",
 						    json_integer(b->expires_at - now));
 				json_object_set_new(o, "user_agent",

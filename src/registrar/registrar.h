@@ -23,6 +23,7 @@ struct conf;
 
 struct reg_binding {
 	struct hash_node by_contact;	/* index: Contact URI -> binding */
+	struct hash_node by_id;		/* index: id -> binding */
 	struct reg_binding *next;
 	struct reg_aor *aor;
 	char *contact;		/* the Contact URI as sent by the phone */
@@ -38,6 +39,13 @@ struct reg_binding {
 	struct sockaddr_storage local;	/* the address it reached */
 	char verdict[16];	/* local | public | behind-nat | nonat-suspect */
 	bool ip_counted;	/* flow.remote counted in the IP index */
+	uint32_t id;		/* unique while registered (keepalive branch) */
+	/* keepalive state (nat/keepalive.c) */
+	uint64_t ka_next_ms;	/* next ping, loop clock */
+	uint64_t ka_sent_ms;	/* last ping not yet answered, 0 = none */
+	int64_t ka_answered;	/* unix time of the last answer, 0 never */
+	unsigned ka_failures;	/* consecutive unanswered pings */
+	bool unreachable;
 	char nat_reason[160];	/* the evidence behind the verdict */
 };
 
@@ -78,6 +86,11 @@ struct reg_binding *reg_find_contact(struct pl uri);
 /* Is ip (port ignored) the public address of a registered phone? Used to
  * let in-dialog requests reach phones while refusing to relay elsewhere. */
 bool reg_knows_ip(const struct sockaddr_storage *ip);
+
+/* Visit every binding (keepalives, diagnostics). fn must not remove. */
+void reg_foreach(void (*fn)(struct reg_binding *b, void *arg), void *arg);
+/* The binding with this id, or NULL. */
+struct reg_binding *reg_find_id(uint32_t id);
 
 /* JSON array of all bindings for the admin API. */
 json_t *reg_to_json(void);

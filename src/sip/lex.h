@@ -304,9 +304,11 @@ static inline bool sip_ipv6_ref_ok(const char *p, size_t n)
 	return colon;
 }
 
-/* "host" or "[v6]" at s[*i], then ":port". Shared with Via sent-by. */
+/* "host" or "[v6]" at p[*ip], then ":port"; *ip moves past them.
+ * Shared by URIs and Via sent-by. */
 static inline int sip_hostport_parse(const char *p, size_t n, size_t *ip,
-			  struct pl *host, uint16_t *port, bool *v6)
+				     struct pl *host, uint16_t *port,
+				     bool *v6)
 {
 	size_t i = *ip, st = i;
 

@@ -3,13 +3,21 @@
  * start line, header block, the headers every layer needs, the body.
  *
  * Design: one pass over the header block. Each logical line (folding
- * included) is found with memchr('\n'); its name is matched in full,
- * case-insensitively, by a switch on length and first letter (never a
- * hash: an unknown name such as "P-akce" must stay SIP_HDR_OTHER, or an
- * attacker chooses our Content-Length). List headers are split into one
- * entry per value; only those with a comma in them are scanned for
- * quotes and <>. Values are views into the buffer: nothing is copied,
- * unfolded or allocated.
+ * included) is found by an inlined CR/LF scan (SSE2 when there is SSE2);
+ * its name is matched in full, case-insensitively, by a switch on length
+ * and first letter (never a hash: an unknown name such as "P-akce" must
+ * stay SIP_HDR_OTHER, or an attacker chooses our Content-Length). List
+ * headers are split into one entry per value; only those with a comma in
+ * them are scanned for quotes and <>. Values are views into the buffer:
+ * nothing is copied, unfolded or allocated. CRLF ends a line; a bare LF is
+ * tolerated as a line end, a lone CR is rejected (it would hide a header
+ * from us that a peer downstream sees).
+ *
+ * What every layer needs is parsed here once: the top Via (every Via is
+ * validated), From/To with tags, Call-ID, CSeq, Max-Forwards, Expires,
+ * Content-Length/Type, and every Contact value is validated (RFC 4475
+ * 3.1.2.1, 3.1.2.13). Route, Record-Route and the rest are split but not
+ * parsed: their users call sip_addr_parse() on the entries they need.
  *
  * Errors: the first one found is kept (err_status/err_reason) and parsing
  * goes on to the end of the header block, so that a 400/505 can still be
@@ -18,9 +26,15 @@
  * Not done here, on purpose: Contact expires / q ranges, Require option
  * tags, the Max-Forwards 0 and unknown scheme answers (483, 416): those
  * belong to the layers that answer them; the parser only accepts them.
+ * Not optimised, on purpose: a TCP reader that gets EAGAIN parses the
+ * partial message again from the start next time (simple, and the
+ * transport caps how big a message may grow).
  */
 #include <errno.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "sip/lex.h"
 #include "sip/msg.h"
@@ -34,7 +48,7 @@
 struct parse_ctx {
 	bool via_ok, from_ok, to_ok, callid_ok, cseq_ok;
 	bool has_from, has_to, has_callid, has_cseq, has_mf, has_ctype;
-	bool has_expires, full;
+	bool has_expires, full, ruri_parsed;
 };
 
 static void fail(struct sip_msg *msg, unsigned status, const char *reason)
@@ -355,7 +369,8 @@ static void check_version(struct sip_msg *msg, const char *p, size_t n)
 	fail(msg, 505, "Version Not Supported");
 }
 
-static void parse_request_line(struct sip_msg *msg, const char *p, size_t n)
+static void parse_request_line(struct sip_msg *msg, struct parse_ctx *ctx,
+			       const char *p, size_t n)
 {
 	const char *sp1 = memchr(p, ' ', n), *sp2;
 	struct pl ruri;
@@ -386,6 +401,7 @@ static void parse_request_line(struct sip_msg *msg, const char *p, size_t n)
 		fail(msg, 400, "Bad Request-URI");
 		return;
 	}
+	ctx->ruri_parsed = true;	/* sip_uri_parse sets all of ruri */
 	if (sip_uri_parse(&msg->ruri, ruri)) {
 		fail(msg, 400, "Bad Request-URI");
 		return;
@@ -775,15 +791,73 @@ static void parse_header_line(struct sip_msg *msg, struct parse_ctx *ctx,
 
 /* -- the message -----------------------------------------------------------*/
 
+/*
+ * First CR or LF in [p, end), or end. Lines are short (40-80 octets), so a
+ * libc memchr call per line for LF and another for a stray CR cost more in
+ * call overhead than the scan itself; this one inlines and does both.
+ */
+static inline const char *find_crlf(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+
+		if (m)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
+	while (p < end && *p != '\r' && *p != '\n')
+		p++;
+	return p;
+}
+
+/*
+ * Zero the message but the big members that their own parsers set in full
+ * (ruri, via, from, to: a third of the bytes); msg_finish() zeroes those
+ * that were not parsed. hdrs[] is never cleared: only [0, nhdrs) counts.
+ * The ranges follow the member order of msg.h, checked here.
+ */
+#define OFF(m) offsetof(struct sip_msg, m)
+#define END(m) (OFF(m) + sizeof(((struct sip_msg *)0)->m))
+_Static_assert(END(ruri) <= OFF(hdrs) && END(hdrs) <= OFF(nhdrs) &&
+	       OFF(nhdrs) < OFF(via) && END(via) <= OFF(nvia) &&
+	       OFF(nvia) < OFF(from) && END(from) <= OFF(to) &&
+	       END(to) <= OFF(from_tag), "struct sip_msg member order");
+
 static void msg_reset(struct sip_msg *msg)
 {
-	memset(msg, 0, offsetof(struct sip_msg, hdrs));
-	memset(&msg->nhdrs, 0,
-	       sizeof(*msg) - offsetof(struct sip_msg, nhdrs));
+	char *b = (char *)msg;
+
+	memset(b, 0, OFF(ruri));
+	memset(b + END(ruri), 0, OFF(hdrs) - END(ruri));
+	memset(b + OFF(nhdrs), 0, OFF(via) - OFF(nhdrs));
+	memset(b + END(via), 0, OFF(from) - END(via));
+	memset(b + END(to), 0, sizeof(*msg) - END(to));
 	memset(msg->first, 0xff, sizeof(msg->first));
 	msg->max_forwards = -1;
 	msg->expires = -1;
 }
+
+static int msg_finish(struct sip_msg *msg, const struct parse_ctx *ctx,
+		      int err)
+{
+	if (!ctx->ruri_parsed)
+		memset(&msg->ruri, 0, sizeof(msg->ruri));
+	if (!msg->nvia)
+		memset(&msg->via, 0, sizeof(msg->via));
+	if (!ctx->has_from)
+		memset(&msg->from, 0, sizeof(msg->from));
+	if (!ctx->has_to)
+		memset(&msg->to, 0, sizeof(msg->to));
+	return err;
+}
+#undef OFF
+#undef END
 
 static void check_mandatory(struct sip_msg *msg, struct parse_ctx *ctx)
 {
@@ -818,7 +892,8 @@ int sip_msg_parse(struct sip_msg *msg, const char *buf, size_t len,
 		/* keepalives only: the caller consumes msg->len octets */
 		msg->buf = buf;
 		msg->len = skip;
-		return (stream && !len) ? EAGAIN : ENODATA;
+		return msg_finish(msg, &ctx, (stream && !len) ? EAGAIN
+							      : ENODATA);
 	}
 	p = buf + skip;
 	n = len - skip;
@@ -826,22 +901,28 @@ int sip_msg_parse(struct sip_msg *msg, const char *buf, size_t len,
 	msg->buf = p;
 	if (n > UINT32_MAX) {
 		fail(msg, 400, "Message too large");
-		return EBADMSG;
+		return msg_finish(msg, &ctx, EBADMSG);
 	}
 
-	/* start line */
-	nl = memchr(p, '\n', n);
-	if (!nl)
+	/* start line: CRLF (or a bare LF) ends it; a lone CR is an error */
+	nl = find_crlf(p, end);
+	if (nl == end || (*nl == '\r' && nl + 1 == end))
 		goto incomplete;
 	{
 		size_t l = (size_t)(nl - p);
 
-		if (l && p[l - 1] == '\r')
-			l--;
+		if (*nl == '\r' && nl[1] == '\n') {
+			nl++;
+		} else if (*nl == '\r') {
+			fail(msg, 400, "Bare CR in start line");
+			nl = memchr(nl, '\n', (size_t)(end - nl));
+			if (!nl)
+				goto incomplete;
+		}
 		if (l >= 4 && sip_ieq(p, "sip/", 4))
 			parse_status_line(msg, p, l);
 		else
-			parse_request_line(msg, p, l);
+			parse_request_line(msg, &ctx, p, l);
 	}
 
 	/* header lines, each with its folded continuation lines */
@@ -865,16 +946,22 @@ int sip_msg_parse(struct sip_msg *msg, const char *buf, size_t len,
 			}
 		}
 		for (;;) {
-			size_t seg;
-
-			nl = memchr(q, '\n', (size_t)(end - q));
-			if (!nl || nl + 1 == end)
+			nl = find_crlf(q, end);
+			if (nl + 1 >= end)
 				goto incomplete;
-			/* a lone CR is a line end to some parsers downstream:
-			 * refuse it rather than forward a hidden header */
-			seg = (size_t)(nl - q);
-			if (seg > 1 && memchr(q, '\r', seg - 1))
-				fail(msg, 400, "Bare CR in header");
+			if (*nl == '\r') {
+				if (nl[1] != '\n') {
+					/* a lone CR is a line end to some
+					 * parsers downstream: refuse it rather
+					 * than forward a hidden header */
+					fail(msg, 400, "Bare CR in header");
+					q = nl + 1;
+					continue;
+				}
+				nl++;
+				if (nl + 1 == end)
+					goto incomplete;
+			}
 			if (nl[1] != ' ' && nl[1] != '\t')
 				break;
 			q = nl + 1;
@@ -893,27 +980,27 @@ int sip_msg_parse(struct sip_msg *msg, const char *buf, size_t len,
 	if (msg->has_content_length) {
 		if (msg->content_length > avail) {
 			if (stream && !msg->err_status)
-				return EAGAIN;
+				return msg_finish(msg, &ctx, EAGAIN);
 			fail(msg, 400, "Content-Length beyond the datagram");
 			msg->len = (size_t)(body - p);
-			return EBADMSG;
+			return msg_finish(msg, &ctx, EBADMSG);
 		}
 		msg->body = (struct pl){ body, msg->content_length };
 	} else if (stream) {
 		fail(msg, 400, "Missing Content-Length");
 		msg->len = (size_t)(body - p);
-		return EBADMSG;
+		return msg_finish(msg, &ctx, EBADMSG);
 	} else {
 		msg->body = (struct pl){ body, avail };
 		msg->content_length = avail;
 	}
 	msg->len = (size_t)(body - p) + msg->body.l;
-	return msg->err_status ? EBADMSG : 0;
+	return msg_finish(msg, &ctx, msg->err_status ? EBADMSG : 0);
 
 incomplete:
 	if (stream)
-		return EAGAIN;
+		return msg_finish(msg, &ctx, EAGAIN);
 	fail(msg, 400, "Truncated message");
 	msg->len = n;
-	return EBADMSG;
+	return msg_finish(msg, &ctx, EBADMSG);
 }

@@ -82,16 +82,18 @@ int sip_uri_parse(struct sip_uri *uri, struct pl s)
 	if (!is_sip_scheme(uri->scheme))
 		return opaque_chars_ok(rest) ? 0 : EBADMSG;
 
-	if (!uri_chars_ok(rest))
-		return EBADMSG;
 	p = rest.p;
 	n = rest.l;
 	i = 0;
+	/* characters are checked part by part: userinfo and what follows the
+	 * port here, the host by its own scan (one pass over each byte) */
 	at = memchr(p, '@', n);
 	if (at) {
 		size_t ul = (size_t)(at - p);
 		const char *colon = memchr(p, ':', ul);
 
+		if (!uri_chars_ok((struct pl){ p, ul }))
+			return EBADMSG;
 		if (colon) {
 			uri->user = (struct pl){ p, (size_t)(colon - p) };
 			uri->password = (struct pl){ colon + 1,
@@ -105,6 +107,8 @@ int sip_uri_parse(struct sip_uri *uri, struct pl s)
 	}
 	if (sip_hostport_parse(p, n, &i, &uri->host, &uri->port,
 			   &uri->host_is_ipv6))
+		return EBADMSG;
+	if (i < n && !uri_chars_ok((struct pl){ p + i, n - i }))
 		return EBADMSG;
 	if (i < n && p[i] == ';') {
 		const char *q = memchr(p + i, '?', n - i);

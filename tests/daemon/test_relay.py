@@ -152,3 +152,48 @@ def test_nated_caller_relayed_both_ways(nat_daemon):
     metrics = urllib.request.urlopen(
         f"http://127.0.0.1:{d.admin_port}/metrics").read().decode()
     assert re.search(r"^pinhole_relay_sessions 0$", metrics, re.M), metrics
+
+
+def set_keepalive(d, seconds):
+    conf = open(d.conf).read().replace("[nat]\n", f"[nat]\nkeepalive_interval = {seconds}\n", 1)
+    open(d.conf, "w").write(conf)
+    d.stop()
+    d.start()
+
+
+def test_keepalive_pings_nated_binding(nat_daemon):
+    """A NAT'ed binding gets OPTIONS pings on the socket it registered
+    from; answered ones are recorded, unanswered ones make it unreachable."""
+    d = nat_daemon
+    set_keepalive(d, 1)
+    alice = UA(d.port, "alice")
+    assert alice.register(contact="<sip:alice@192.168.1.5:5060>").status == 200
+    ping = recv_req(alice, "OPTIONS", timeout=5)
+    assert "192.168.1.5" in ping.first  # addressed to the phone's contact
+    vias = ping.all("Via")
+    alice.send("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in vias) +
+               f"From: {ping.get('From')}\r\nTo: {ping.get('To')};tag=p\r\n"
+               f"Call-ID: {ping.get('Call-ID')}\r\nCSeq: {ping.get('CSeq')}\r\n"
+               "Content-Length: 0\r\n\r\n")
+    time.sleep(0.3)
+    b = [x for x in json.loads(d.cli("show", "registrations", "--json").stdout)
+         if x["aor"] == "alice@example.com"][0]
+    assert b["last_keepalive"] and b["reachable"]
+    # now stay silent: after three missed pings the binding is unreachable
+    end = time.time() + 8
+    while time.time() < end:
+        b = [x for x in json.loads(d.cli("show", "registrations", "--json").stdout)
+             if x["aor"] == "alice@example.com"][0]
+        if not b["reachable"]:
+            break
+        time.sleep(0.5)
+    assert not b["reachable"] and b["keepalive_failures"] >= 3
+
+
+def test_public_binding_not_pinged(nat_daemon):
+    d = nat_daemon
+    set_keepalive(d, 1)
+    bob = UA(d.port, "bob")
+    assert bob.register().status == 200
+    with pytest.raises(socket.timeout):
+        recv_req(bob, "OPTIONS", timeout=3)
