@@ -197,3 +197,103 @@ def test_public_binding_not_pinged(nat_daemon):
     assert bob.register().status == 200
     with pytest.raises(socket.timeout):
         recv_req(bob, "OPTIONS", timeout=3)
+
+
+def call_setup(d):
+    """NAT'ed alice calls public bob; returns the pieces of the dialog."""
+    alice = UA(d.port, "alice")
+    bob = UA(d.port, "bob")
+    assert alice.register(contact="<sip:alice@192.168.1.5:5060>").status == 200
+    assert bob.register().status == 200
+    ruri = "sip:bob@example.com"
+    hdrs = "Content-Type: application/sdp\r\nContact: <sip:alice@192.168.1.5:5060>\r\n"
+    body = sdp("192.168.1.5", 4000)
+    alice.send(alice.request("INVITE", ruri, hdrs, body=body))
+    ch = alice.final()
+    alice.send(f"ACK {ruri} SIP/2.0\r\nVia: {ch.get('Via')}\r\nFrom: {ch.get('From')}\r\n"
+               f"To: {ch.get('To')}\r\nCall-ID: {ch.get('Call-ID')}\r\nCSeq: {alice.cseq} ACK\r\n"
+               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    cred = digest(ch.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
+    alice.send(alice.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
+                             body=body))
+    inv = recv_req(bob, "INVITE")
+    ans = sdp("127.0.0.1", 5000)
+    bob.send("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in inv.all("Via")) +
+             "".join(f"Record-Route: {v}\r\n" for v in inv.all("Record-Route")) +
+             f"From: {inv.get('From')}\r\nTo: {inv.get('To')};tag=bobtag\r\n"
+             f"Call-ID: {inv.get('Call-ID')}\r\nCSeq: {inv.get('CSeq')}\r\n"
+             f"Contact: <sip:bob@127.0.0.1:{bob.port}>\r\n"
+             f"Content-Type: application/sdp\r\nContent-Length: {len(ans)}\r\n\r\n" + ans)
+    ok = alice.final()
+    assert ok.status == 200
+    return alice, bob, inv, ok
+
+
+def test_reinvite_from_callee_adds_video_and_holds(nat_daemon):
+    """The callee re-INVITEs through the dialog's Route set toward the
+    NAT'ed caller's fixed Contact: the request reaches alice on her
+    pinhole, audio keeps its relay ports, video gets new ones, and a hold
+    (sendonly) keeps the relay in place."""
+    d = nat_daemon
+    alice, bob, inv, ok = call_setup(d)
+    _, port_b_audio = sdp_addr_port(inv.body)
+    _, port_a_audio = sdp_addr_port(ok.body)
+    contact = re.search(r"<([^>]*)>", inv.get("Contact")).group(1)
+    routes = inv.all("Record-Route")
+    offer = (sdp("127.0.0.1", 5000) + "a=sendonly\r\n"
+             "m=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n")
+    bob.send(f"INVITE {contact} SIP/2.0\r\n"
+             f"Via: SIP/2.0/UDP 127.0.0.1:{bob.port};branch=z9hG4bKre1;rport\r\n"
+             + "".join(f"Route: {v}\r\n" for v in routes) +
+             f"From: {ok.get('To')}\r\nTo: {ok.get('From')}\r\n"
+             f"Call-ID: {ok.get('Call-ID')}\r\nCSeq: 10 INVITE\r\n"
+             f"Contact: <sip:bob@127.0.0.1:{bob.port}>\r\nMax-Forwards: 70\r\n"
+             f"Content-Type: application/sdp\r\nContent-Length: {len(offer)}\r\n\r\n" + offer)
+    re_inv = recv_req(alice, "INVITE")
+    ports = [int(p) for p in re.findall(r"m=\w+ (\d+)", re_inv.body)]
+    assert ports[0] == port_a_audio, (ports, port_a_audio)
+    assert 42000 <= ports[1] <= 42199 and ports[1] not in (port_a_audio, port_b_audio)
+    assert "a=sendonly" in re_inv.body
+    ans = (sdp("192.168.1.5", 4000) + "a=recvonly\r\n"
+           "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n")
+    alice.send("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in re_inv.all("Via")) +
+               f"From: {re_inv.get('From')}\r\nTo: {re_inv.get('To')}\r\n"
+               f"Call-ID: {re_inv.get('Call-ID')}\r\nCSeq: {re_inv.get('CSeq')}\r\n"
+               "Contact: <sip:alice@192.168.1.5:5060>\r\n"
+               f"Content-Type: application/sdp\r\nContent-Length: {len(ans)}\r\n\r\n" + ans)
+    r = bob.final()
+    assert r.status == 200
+    ports_b = [int(p) for p in re.findall(r"m=\w+ (\d+)", r.body)]
+    assert ports_b[0] == port_b_audio and 42000 <= ports_b[1] <= 42199
+    assert "192.168.1.5" not in r.body.split("s=-")[1]
+    assert f"127.0.0.1:{alice.port}" in r.get("Contact")
+    calls = json.loads(urllib.request.urlopen(
+        f"http://127.0.0.1:{d.admin_port}/api/calls").read())
+    media = [c for c in calls if c.get("streams")]
+    assert len(media) == 1 and len(media[0]["streams"]) == 2
+
+
+def test_failed_call_releases_ports(nat_daemon):
+    d = nat_daemon
+    alice = UA(d.port, "alice")
+    bob = UA(d.port, "bob")
+    assert alice.register(contact="<sip:alice@192.168.1.5:5060>").status == 200
+    assert bob.register().status == 200
+    ruri = "sip:bob@example.com"
+    hdrs = "Content-Type: application/sdp\r\nContact: <sip:alice@192.168.1.5:5060>\r\n"
+    r = alice.transact("INVITE", ruri, hdrs, body=sdp("192.168.1.5", 4000), auth=False)
+    alice.send(f"ACK {ruri} SIP/2.0\r\nVia: {r.get('Via')}\r\nFrom: {r.get('From')}\r\n"
+               f"To: {r.get('To')}\r\nCall-ID: {r.get('Call-ID')}\r\nCSeq: {alice.cseq} ACK\r\n"
+               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    cred = digest(r.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
+    alice.send(alice.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
+                             body=sdp("192.168.1.5", 4000)))
+    inv = recv_req(bob, "INVITE")
+    bob.send("SIP/2.0 486 Busy Here\r\n" + "".join(f"Via: {v}\r\n" for v in inv.all("Via")) +
+             f"From: {inv.get('From')}\r\nTo: {inv.get('To')};tag=busy\r\n"
+             f"Call-ID: {inv.get('Call-ID')}\r\nCSeq: {inv.get('CSeq')}\r\n"
+             "Content-Length: 0\r\n\r\n")
+    assert alice.final().status == 486
+    metrics = urllib.request.urlopen(
+        f"http://127.0.0.1:{d.admin_port}/metrics").read().decode()
+    assert re.search(r"^pinhole_relay_sessions 0$", metrics, re.M)
