@@ -329,7 +329,7 @@ static int run_daemon(void)
 		}
 		rc.port_min = D.conf->rtp_port_min;
 		rc.port_max = D.conf->rtp_port_max;
-		rc.workers = 1;
+		rc.workers = D.conf->relay_workers;
 		if ((err = relay_create(&D.relay, &rc))) {
 			log_err("main", "cannot start the media relay: %s",
 				strerror(err));

@@ -377,6 +377,8 @@ static const struct key_def keys[] = {
 	KEY("nat", "intranet_domains", K_DOMAINS, domains),
 	NUM("nat", "keepalive_interval", K_UINT, keepalive_interval, 0, 3600,
 	    "seconds, 0 = off"),
+	NUM("nat", "nated_max_expires", K_UINT, nated_max_expires, 0, 604800,
+	    "seconds, 0 = max_expires"),
 
 	KEY("media", "relay", K_BOOL, relay),
 	KEY("media", "relay_address", K_IP_OPT, relay_address),
@@ -384,6 +386,8 @@ static const struct key_def keys[] = {
 	NUM("media", "rtp_port_max", K_U16, rtp_port_max, 1024, 65535, NULL),
 	NUM("media", "idle_timeout", K_UINT, idle_timeout, 5, 86400,
 	    "seconds"),
+	NUM("media", "workers", K_UINT, relay_workers, 1, 16, "threads"),
+	KEY("media", "same_nat_direct", K_BOOL, same_nat_direct),
 
 	NUM("registrar", "min_expires", K_UINT, min_expires, 1, 604800,
 	    "seconds"),
@@ -1277,6 +1281,8 @@ void conf_defaults(struct conf *conf)
 	conf->subnets[0].prefix = 8;
 	conf->nsubnets = 1;
 	conf->keepalive_interval = 20;
+	conf->nated_max_expires = 600;
+	conf->relay_workers = 1;
 
 	conf->relay = true;
 	conf->rtp_port_min = 30000;

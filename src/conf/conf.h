@@ -47,6 +47,8 @@ struct conf {
 	char domains[CONF_MAX_DOMAINS][128];
 	unsigned ndomains;
 	unsigned keepalive_interval;	/* default 20 */
+	unsigned nated_max_expires;	/* bound for NAT'ed phones, default 600;
+					   0 = max_expires */
 
 	/* [media] */
 	bool relay;		/* default yes */
@@ -54,6 +56,9 @@ struct conf {
 	uint16_t rtp_port_min;	/* default 30000 */
 	uint16_t rtp_port_max;	/* default 31000 */
 	unsigned idle_timeout;	/* default 60 */
+	unsigned relay_workers;	/* data-path threads, default 1 */
+	bool same_nat_direct;	/* two phones behind one NAT talk directly;
+				   default no (hairpinning is unreliable) */
 
 	/* [registrar] (pinhole extension of DESIGN.md section 2) */
 	unsigned min_expires;	/* default 60 */

@@ -439,6 +439,11 @@ static bool need_relay(const struct nat_party *a, const struct nat_party *b)
 		return false;
 	if (a->verdict == NAT_LOCAL && b->verdict == NAT_LOCAL)
 		return false;	/* never between two LAN phones */
+	/* Two phones behind the same NAT: hairpinning through their own
+	 * router is unreliable, so relay unless the admin says otherwise. */
+	if (N.conf->same_nat_direct && nated(a) && nated(b) &&
+	    addr_ip_eq(&a->flow.remote, &b->flow.remote))
+		return false;
 	return nated(a) || nated(b);
 }
 

@@ -547,6 +547,8 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 	char path[1024] = "";
 	size_t plen = 0;
 	const struct sip_hdr *ua = sip_hdr_get(msg, SIP_HDR_USER_AGENT);
+	enum nat_verdict verdict;
+	char nat_reason[160];
 
 	extra[0] = '\0';
 	R.stats.registers++;
@@ -594,6 +596,7 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		plen += (size_t)r;
 	}
 
+	verdict = nat_classify(msg, flow, R.conf, nat_reason, sizeof(nat_reason));
 	a = reg_lookup(aor);
 	if (star) {
 		/* Remove all, unless a binding has a newer Call-ID/CSeq. */
@@ -633,6 +636,10 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		e = contact_expires(msg, &ca);
 		if (e > (int64_t)R.conf->max_expires)
 			e = R.conf->max_expires;
+		/* A NAT'ed phone whose mapping changed should come back soon. */
+		if (verdict >= NAT_BEHIND && R.conf->nated_max_expires &&
+		    e > (int64_t)R.conf->nated_max_expires)
+			e = R.conf->nated_max_expires;
 		b = find_binding(a, ca.uri_str, inst);
 		if (b && pl_eq_str(msg->call_id, b->call_id) &&
 		    msg->cseq <= b->cseq) {
@@ -702,9 +709,8 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		ip_ref(&b->flow.remote, 1);
 		b->ip_counted = true;
 		snprintf(b->verdict, sizeof(b->verdict), "%s",
-			 nat_verdict_name(nat_classify(msg, flow, R.conf,
-						       b->nat_reason,
-						       sizeof(b->nat_reason))));
+			 nat_verdict_name(verdict));
+		snprintf(b->nat_reason, sizeof(b->nat_reason), "%s", nat_reason);
 		if (!b->contact || !b->call_id) {
 			binding_remove(a, b);
 			continue;
