@@ -116,12 +116,17 @@ static size_t make_key(const struct sip_msg *msg, enum sip_method m,
 	const struct sip_via *v = &msg->via;
 	int n;
 
+	/* Unknown methods have no name of their own in the enum: key them
+	 * by the method token as received. */
+	struct pl mname = m == SIP_METHOD_OTHER ? msg->method
+						: pl_from_str(sip_method_name(m));
+
 	if (v->branch.l > 7 && memcmp(v->branch.p, "z9hG4bK", 7) == 0)
-		n = snprintf(buf, cap, "%s|%.*s|%.*s:%u", sip_method_name(m),
+		n = snprintf(buf, cap, "%.*s|%.*s|%.*s:%u", PL_FMT(mname),
 			     PL_FMT(v->branch), PL_FMT(v->host), v->port);
 	else
-		n = snprintf(buf, cap, "%s|2543|%.*s|%u|%.*s|%.*s|%.*s",
-			     sip_method_name(m), PL_FMT(msg->call_id),
+		n = snprintf(buf, cap, "%.*s|2543|%.*s|%u|%.*s|%.*s|%.*s",
+			     PL_FMT(mname), PL_FMT(msg->call_id),
 			     msg->cseq, PL_FMT(msg->from_tag),
 			     PL_FMT(v->value), PL_FMT(msg->ruri_str));
 	if (n < 0 || (size_t)n >= cap)
