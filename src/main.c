@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "alarm/alarm.h"
 #include "auth/auth.h"
 #include "auth/digest.h"
 #include "cli/cli.h"
@@ -115,6 +116,8 @@ static json_t *src_status(void *arg)
 	json_object_set_new(o, "transactions", json_integer(ts->active));
 	json_object_set_new(o, "log_level",
 			    json_string(log_level_name(log_current_level)));
+	json_object_set_new(o, "near_end_nat", nat_public_json());
+	json_object_set_new(o, "alarms_raised", json_integer((json_int_t)alarm_count()));
 	return o;
 }
 
@@ -307,6 +310,7 @@ static int run_daemon(void)
 			strerror(err));
 		return 1;
 	}
+	alarm_init(D.store);
 	if ((err = digest_init(D.conf->nonce_lifetime)) ||
 	    (err = loop_create(&D.loop))) {
 		log_err("main", "start-up failed: %s", strerror(err));

@@ -47,7 +47,12 @@ static void ping(struct reg_binding *b, uint64_t now)
 		K.sent++;
 		return;
 	}
-	addr_host_str(&b->local, host, sizeof(host));
+	{
+		struct sockaddr_storage adv;
+		if (!nat_advertised(&b->flow.remote, &b->local, &adv))
+			return;
+		addr_host_str(&adv, host, sizeof(host));
+	}
 	n = snprintf(msg, sizeof(msg),
 		     "OPTIONS %s SIP/2.0\r\n"
 		     "Via: SIP/2.0/UDP %s:%u;branch=" KA_PREFIX "%x.%llx\r\n"

@@ -280,6 +280,7 @@ int nat_init(struct loop *loop, struct transport *tp, struct relay *relay,
 	loop_timer_init(&N.sweep, sweep, NULL);
 	loop_timer_start(loop, &N.sweep, SWEEP_MS);
 	nat_keepalive_start(loop, tp, conf);
+	nat_public_start(loop, tp, conf);
 	return 0;
 }
 
@@ -287,6 +288,7 @@ void nat_set_conf(const struct conf *conf)
 {
 	N.conf = conf;
 	nat_keepalive_set_conf(conf);
+	nat_public_set_conf(conf);
 }
 
 void nat_close(void)
@@ -298,6 +300,7 @@ void nat_close(void)
 				     "shutdown");
 	loop_timer_cancel(N.loop, &N.sweep);
 	nat_keepalive_stop();
+	nat_public_stop();
 	hash_free(&N.sessions);
 }
 
@@ -439,6 +442,11 @@ static bool need_relay(const struct nat_party *a, const struct nat_party *b)
 		return false;
 	if (a->verdict == NAT_LOCAL && b->verdict == NAT_LOCAL)
 		return false;	/* never between two LAN phones */
+	/* The two ends on different sides of our own NAT: the outside
+	 * cannot reach a LAN address, so the relay bridges them. */
+	if (N.conf->behind_nat &&
+	    (a->verdict == NAT_LOCAL) != (b->verdict == NAT_LOCAL))
+		return true;
 	/* Two phones behind the same NAT: hairpinning through their own
 	 * router is unreliable, so relay unless the admin says otherwise. */
 	if (N.conf->same_nat_direct && nated(a) && nated(b) &&

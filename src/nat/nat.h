@@ -82,6 +82,20 @@ bool nat_keepalive_response(const struct sip_msg *msg);
 void nat_keepalive_stats(uint64_t *sent, uint64_t *answered,
 			 uint64_t *failures);
 
+/* Near-end NAT (public.c): the address to advertise to dest, given our
+ * local address toward it. false when the public address is needed (dest
+ * outside the intranet, behind_nat on) but not known yet. */
+bool nat_advertised(const struct sockaddr_storage *dest,
+		    const struct sockaddr_storage *local,
+		    struct sockaddr_storage *out);
+bool nat_public_known(void);
+const struct sockaddr_storage *nat_public_addr(void);
+void nat_public_start(struct loop *loop, struct transport *tp,
+		      const struct conf *conf);
+void nat_public_set_conf(const struct conf *conf);
+void nat_public_stop(void);
+json_t *nat_public_json(void);
+
 /* Calls view: relayed sessions with ports, latches and counters. */
 json_t *nat_sessions_json(void);
 unsigned nat_session_count(void);

@@ -129,10 +129,12 @@ static void collect_my_ips(void)
 
 static bool ip_is_mine(const struct sockaddr_storage *sa)
 {
+	const struct sockaddr_storage *pub = nat_public_addr();
+
 	for (unsigned i = 0; i < P.n_my_ips; i++)
 		if (addr_ip_eq(&P.my_ips[i], sa))
 			return true;
-	return false;
+	return pub && addr_ip_eq(pub, sa);	/* learned by STUN */
 }
 
 static bool host_is_mine(struct pl host, uint16_t port)
@@ -419,9 +421,16 @@ static int build_forward(struct fwd *f, size_t *len)
 		out_local = t->local;
 	else
 		tp_local_ip_for(P.tp, &t->flow.remote, &out_local);
+	{
+		/* Behind our own NAT, the outside sees the public address. */
+		struct sockaddr_storage adv_in;
+		if (!nat_advertised(&t->flow.remote, &out_local, &out_local) ||
+		    !nat_advertised(&f->in_flow->remote, f->in_local, &adv_in))
+			return EADDRNOTAVAIL;
+		our_hostport(&adv_in, me_in, sizeof(me_in));
+	}
 	f->out_local = out_local;
 	our_hostport(&out_local, me_out, sizeof(me_out));
-	our_hostport(f->in_local, me_in, sizeof(me_in));
 
 	sip_ed_init(ed, msg->buf, msg->len);
 	if (t->ruri[0])
@@ -547,7 +556,8 @@ static void fork_targets(struct txn *txn, const struct sip_msg *msg,
 			log_warn("proxy", "cannot build request for %s: %s",
 				 targets[i].label, strerror(err));
 			br->state = TXN_BR_TERMINATED;
-			br->status = err == ENOSPC || err == ENOMEM ? 503 : 500;
+			br->status = err == ENOSPC || err == ENOMEM ||
+				     err == EADDRNOTAVAIL ? 503 : 500;
 			no_media |= br->status == 503;
 			continue;
 		}
@@ -911,7 +921,24 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		char why[160];
 		from.verdict = nat_classify(msg, flow, P.conf, why, sizeof(why));
 		from.flow = *flow;
-		from.local = *local;
+		if (!nat_advertised(&flow->remote, local, &from.local)) {
+			/* Behind our NAT with no public address yet: never
+			 * answer the outside with a private address. */
+			static uint64_t last_log;
+			if (loop_now() - last_log > 10000) {
+				char r[ADDR_STRLEN];
+				last_log = loop_now();
+				log_err("proxy", "refusing %.*s from %s: behind_nat "
+					"and the public address is not known yet "
+					"(public_ip unset, STUN has not answered)",
+					PL_FMT(msg->method),
+					addr_str(&flow->remote, r, sizeof(r)));
+			}
+			if (msg->method_id != SIP_ACK)
+				reply(msg, flow, NULL, 503, "Public Address Unknown",
+				      "Retry-After: 30\r\n");
+			return;
+		}
 		f.from = &from;
 		log_debug("nat", "sender %s verdict=%s (%s)",
 			  tp_proto_name(flow->proto),

@@ -67,6 +67,8 @@ struct transport {
 	struct loop *loop;
 	tp_recv_fn *recv;
 	void *arg;
+	tp_stun_fn *stun;
+	void *stun_arg;
 	struct sockaddr_storage listen;
 	uint16_t port;
 	int udp_fd;
@@ -188,6 +190,12 @@ static void udp_readable(int fd, int events, void *arg)
 				((struct sockaddr_in6 *)&local)->sin6_addr =
 					pi.ipi6_addr;
 			}
+		}
+		if (tp->stun && n >= 20 && (udp_buf[0] & 0xc0) == 0 &&
+		    memcmp(udp_buf + 4, "\x21\x12\xa4\x42", 4) == 0) {
+			tp->stun(tp->stun_arg, (const uint8_t *)udp_buf,
+				 (size_t)n, &remote);
+			continue;
 		}
 		deliver(tp, udp_buf, (size_t)n, TP_UDP, 0, &remote, &local);
 	}
@@ -554,6 +562,23 @@ int tp_send(struct transport *tp, struct tp_flow *flow, const char *buf,
 	}
 	tp->stats.tx_msgs++;
 	tp->stats.tx_bytes += len;
+	return 0;
+}
+
+void tp_set_stun_handler(struct transport *tp, tp_stun_fn *fn, void *arg)
+{
+	tp->stun = fn;
+	tp->stun_arg = arg;
+}
+
+int tp_send_raw_udp(struct transport *tp, const struct sockaddr_storage *to,
+		    const void *buf, size_t len)
+{
+	if (tp->udp_fd < 0)
+		return EPROTONOSUPPORT;
+	if (sendto(tp->udp_fd, buf, len, 0, (const struct sockaddr *)to,
+		   addr_len(to)) < 0)
+		return errno;
 	return 0;
 }
 

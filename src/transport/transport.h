@@ -64,6 +64,16 @@ bool tp_conn_alive(struct transport *tp, uint32_t conn);
 int tp_local_ip_for(struct transport *tp, const struct sockaddr_storage *dest,
 		    struct sockaddr_storage *local);
 
+/* STUN (RFC 5389) shares the SIP UDP socket so that the address it learns
+ * is the one the local NAT forwards to SIP. Datagrams that look like STUN
+ * (first two bits 0, magic cookie) go to this handler instead of SIP. */
+typedef void (tp_stun_fn)(void *arg, const uint8_t *buf, size_t len,
+			  const struct sockaddr_storage *from);
+void tp_set_stun_handler(struct transport *tp, tp_stun_fn *fn, void *arg);
+/* Send a raw datagram from the SIP UDP socket. */
+int tp_send_raw_udp(struct transport *tp, const struct sockaddr_storage *to,
+		    const void *buf, size_t len);
+
 uint16_t tp_port(const struct transport *tp);
 const struct tp_stats *tp_stats(const struct transport *tp);
 const char *tp_proto_name(enum tp_proto proto);	/* "udp" / "tcp" */
