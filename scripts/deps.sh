@@ -8,7 +8,7 @@ set -e
 BUILD_PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libinih-dev \
 libjansson-dev libmicrohttpd-dev"
 TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev sip-tester nftables tcpdump \
-iproute2 python3 python3-pytest procps sqlite3"
+iproute2 python3 python3-pytest procps sqlite3 coturn"
 
 pkgs="$BUILD_PKGS"
 [ "$1" = test ] && pkgs="$pkgs $TEST_PKGS"

@@ -716,11 +716,17 @@ static void log_request(const struct sip_msg *msg, const struct tp_flow *flow)
 		return;
 	/* Administrators grep for "REGISTER sip" | grep received. */
 	via_with_received(msg, flow, via, sizeof(via));
-	log_write(lvl, "proxy", "%.*s %.*s from=%s:%s via=\"%s\" call-id=%.*s",
-		  PL_FMT(msg->method), PL_FMT(msg->ruri_str),
-		  tp_proto_name(flow->proto),
-		  addr_str(&flow->remote, r, sizeof(r)), via,
-		  PL_FMT(msg->call_id));
+	{
+		char ip[INET6_ADDRSTRLEN];
+		addr_ip_str(&flow->remote, ip, sizeof(ip));
+		/* received/rport always spelled out, whatever the Via says */
+		log_write(lvl, "proxy", "%.*s %.*s from=%s:%s via=\"%s\" "
+			  "received=%s rport=%u call-id=%.*s",
+			  PL_FMT(msg->method), PL_FMT(msg->ruri_str),
+			  tp_proto_name(flow->proto),
+			  addr_str(&flow->remote, r, sizeof(r)), via, ip,
+			  addr_port(&flow->remote), PL_FMT(msg->call_id));
+	}
 }
 
 static bool source_is_gateway(const struct tp_flow *flow)
