@@ -247,18 +247,25 @@ struct reg_binding *reg_find_contact(struct pl uri)
 	return NULL;
 }
 
-static void binding_free(struct reg_binding *b)
+/* Drop the strings a REGISTER sets (and the contact index entry). */
+static void binding_clear(struct reg_binding *b)
 {
-	if (b->id)
-		hash_remove(&R.ids, &b->by_id);
-	if (b->ip_counted)
-		ip_ref(&b->flow.remote, -1);
 	if (b->contact)
 		hash_remove(&R.contacts, &b->by_contact);
 	free(b->contact);
 	free(b->call_id);
 	free(b->path);
 	free(b->user_agent);
+	b->contact = b->call_id = b->path = b->user_agent = NULL;
+}
+
+static void binding_free(struct reg_binding *b)
+{
+	if (b->id)
+		hash_remove(&R.ids, &b->by_id);
+	if (b->ip_counted)
+		ip_ref(&b->flow.remote, -1);
+	binding_clear(b);
 	free(b);
 }
 
@@ -678,12 +685,7 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		} else {
 			R.stats.refreshes++;
 		}
-		if (b->contact)
-			hash_remove(&R.contacts, &b->by_contact);
-		free(b->contact);
-		free(b->call_id);
-		free(b->path);
-		free(b->user_agent);
+		binding_clear(b);
 		b->contact = pl_dup(ca.uri_str);
 		if (b->contact)
 			index_contact(b);

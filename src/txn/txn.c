@@ -449,69 +449,29 @@ bool txn_all_branches_done(const struct txn *txn)
 	return true;
 }
 
-/* RFC 3261 9.1: CANCEL copies Request-URI, Call-ID, To, From, CSeq number
- * and the top Via (our branch) of the request it cancels, and its Route. */
-static int build_cancel(struct txn_branch *br)
+/*
+ * A hop-by-hop request about the branch's INVITE, built from the request as
+ * we sent it: CANCEL (RFC 3261 9.1) and the ACK for a non-2xx final
+ * (17.1.1.3) both copy its Request-URI, top Via (our branch), Route set,
+ * From, Call-ID and CSeq number. The ACK takes To from the response (it
+ * carries the UAS tag), the CANCEL from the request. Result malloc'd.
+ */
+static int build_hop_request(struct txn_branch *br, const char *method,
+			     const struct sip_msg *resp, char **out,
+			     size_t *outlen)
 {
 	struct sip_msg *m = &scratch_msg;
-	char buf[4096];
-	int n, err = 0;
-	size_t len = 0;
-
-	if (sip_msg_parse(m, br->req, br->req_len, false))
-		return EINVAL;
-	n = snprintf(buf, sizeof(buf),
-		     "CANCEL %.*s SIP/2.0\r\nVia: %.*s\r\nMax-Forwards: 70\r\n",
-		     PL_FMT(m->ruri_str), PL_FMT(m->via.value));
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		err = ENOSPC;
-	len = (size_t)n;
-	for (int i = m->first[SIP_HDR_ROUTE]; !err && i >= 0;
-	     i = sip_hdr_next(m, i, SIP_HDR_ROUTE)) {
-		n = snprintf(buf + len, sizeof(buf) - len, "Route: %.*s\r\n",
-			     PL_FMT(m->hdrs[i].value));
-		if (n < 0 || (size_t)n >= sizeof(buf) - len)
-			err = ENOSPC;
-		else
-			len += (size_t)n;
-	}
-	if (!err) {
-		n = snprintf(buf + len, sizeof(buf) - len,
-			     "From: %.*s\r\nTo: %.*s\r\nCall-ID: %.*s\r\n"
-			     "CSeq: %u CANCEL\r\nContent-Length: 0\r\n\r\n",
-			     PL_FMT(m->hdrs[m->first[SIP_HDR_FROM]].value),
-			     PL_FMT(m->hdrs[m->first[SIP_HDR_TO]].value),
-			     PL_FMT(m->call_id), m->cseq);
-		if (n < 0 || (size_t)n >= sizeof(buf) - len)
-			err = ENOSPC;
-		else
-			len += (size_t)n;
-	}
-	if (err)
-		return err;
-	br->cancel = malloc(len);
-	if (!br->cancel)
-		return ENOMEM;
-	memcpy(br->cancel, buf, len);
-	br->cancel_len = len;
-	return 0;
-}
-
-/* ACK for a non-2xx final (17.1.1.3): Request-URI, top Via, From,
- * Call-ID and Route of the request, To of the response. */
-static int build_ack(struct txn_branch *br, const struct sip_msg *resp)
-{
-	struct sip_msg *m = &scratch_msg;
+	const struct sip_msg *to_src = resp ? resp : m;
 	char buf[4096];
 	int n, err = 0;
 	size_t len;
 
 	if (sip_msg_parse(m, br->req, br->req_len, false) ||
-	    resp->first[SIP_HDR_TO] < 0)
+	    to_src->first[SIP_HDR_TO] < 0)
 		return EINVAL;
 	n = snprintf(buf, sizeof(buf),
-		     "ACK %.*s SIP/2.0\r\nVia: %.*s\r\nMax-Forwards: 70\r\n",
-		     PL_FMT(m->ruri_str), PL_FMT(m->via.value));
+		     "%s %.*s SIP/2.0\r\nVia: %.*s\r\nMax-Forwards: 70\r\n",
+		     method, PL_FMT(m->ruri_str), PL_FMT(m->via.value));
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return ENOSPC;
 	len = (size_t)n;
@@ -527,10 +487,10 @@ static int build_ack(struct txn_branch *br, const struct sip_msg *resp)
 	if (!err) {
 		n = snprintf(buf + len, sizeof(buf) - len,
 			     "From: %.*s\r\nTo: %.*s\r\nCall-ID: %.*s\r\n"
-			     "CSeq: %u ACK\r\nContent-Length: 0\r\n\r\n",
+			     "CSeq: %u %s\r\nContent-Length: 0\r\n\r\n",
 			     PL_FMT(m->hdrs[m->first[SIP_HDR_FROM]].value),
-			     PL_FMT(resp->hdrs[resp->first[SIP_HDR_TO]].value),
-			     PL_FMT(m->call_id), m->cseq);
+			     PL_FMT(to_src->hdrs[to_src->first[SIP_HDR_TO]].value),
+			     PL_FMT(m->call_id), m->cseq, method);
 		if (n < 0 || (size_t)n >= sizeof(buf) - len)
 			err = ENOSPC;
 		else
@@ -538,13 +498,24 @@ static int build_ack(struct txn_branch *br, const struct sip_msg *resp)
 	}
 	if (err)
 		return err;
-	free(br->ack);
-	br->ack = malloc(len);
-	if (!br->ack)
+	free(*out);
+	*out = malloc(len);
+	if (!*out)
 		return ENOMEM;
-	memcpy(br->ack, buf, len);
-	br->ack_len = len;
+	memcpy(*out, buf, len);
+	*outlen = len;
 	return 0;
+}
+
+static int build_cancel(struct txn_branch *br)
+{
+	return build_hop_request(br, "CANCEL", NULL, &br->cancel,
+				 &br->cancel_len);
+}
+
+static int build_ack(struct txn_branch *br, const struct sip_msg *resp)
+{
+	return build_hop_request(br, "ACK", resp, &br->ack, &br->ack_len);
 }
 
 void txn_branch_cancel(struct txn_branch *br)

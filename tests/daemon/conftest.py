@@ -112,21 +112,27 @@ level = debug
             s.close()
 
 
+    def finish(self, request):
+        """Stop; show the log if the test failed; fail on any sanitizer
+        report or a non-zero exit (a crash)."""
+        rc = self.stop()
+        log = open(self.log, errors="replace").read()
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            print("---- pinhole log (tail) ----")
+            print(log[-8000:])
+        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            assert bad not in log, log[log.find(bad) - 200:log.find(bad) + 3000]
+        assert rc == 0, f"pinhole exited with {rc} (crash?)"
+
+
 @pytest.fixture
 def daemon(request):
     tmp = tempfile.mkdtemp(prefix="pinhole-test-")
     d = Daemon(tmp)
     d.start()
     yield d
-    rc = d.stop()
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        print("---- pinhole log (tail) ----")
-        print(open(d.log, errors="replace").read()[-6000:])
-    log = open(d.log, errors="replace").read()
-    for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
-        assert bad not in log, log[log.find(bad) - 200:log.find(bad) + 3000]
-    assert rc == 0, f"pinhole exited with {rc} (crash?)"
+    d.finish(request)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

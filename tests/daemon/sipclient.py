@@ -157,3 +157,25 @@ class UA:
         return self.transact("REGISTER", f"sip:{self.domain}",
                              f"Contact: {contact}\r\nExpires: {expires}\r\n{extra}",
                              to=f"<sip:{self.user}@{self.domain}>")
+
+
+def sdp_body(ip, port, extra=""):
+    """A one-stream PCMU offer/answer."""
+    return (f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n{extra}")
+
+
+def recv_request(ua, method, timeout=3):
+    """The next request of this method arriving at ua (others skipped)."""
+    end = time.time() + timeout
+    while True:
+        m = ua.recv(max(0.1, end - time.time()))
+        if not m.is_response and m.method == method:
+            return m
+
+
+def ack_non2xx(ua, resp, ruri):
+    """The ACK for a non-2xx final: same Via (branch) as the INVITE."""
+    ua.send(f"ACK {ruri} SIP/2.0\r\nVia: {resp.get('Via')}\r\nFrom: {resp.get('From')}\r\n"
+            f"To: {resp.get('To')}\r\nCall-ID: {resp.get('Call-ID')}\r\n"
+            f"CSeq: {ua.cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")

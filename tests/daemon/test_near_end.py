@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from conftest import Daemon
-from sipclient import UA, digest
+from sipclient import UA, ack_non2xx, digest, recv_request, sdp_body
 
 PUBLIC = "198.51.100.10"
 
@@ -73,14 +73,6 @@ def make_daemon(extra_nat):
     return d
 
 
-def finish(d, request):
-    rc = d.stop()
-    log = open(d.log, errors="replace").read()
-    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-        print(log[-8000:])
-    for bad in ("AddressSanitizer", "runtime error:"):
-        assert bad not in log, log[log.find(bad) - 200:log.find(bad) + 3000]
-    assert rc == 0
 
 
 class LanUA(UA):
@@ -98,17 +90,10 @@ class LanUA(UA):
         return super().request(*a, **kw).replace("127.0.0.1:", "127.0.0.2:")
 
 
-def sdp(ip, port):
-    return (f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0\r\n")
+sdp = sdp_body
 
 
-def recv_req(ua, method, timeout=3):
-    end = time.time() + timeout
-    while True:
-        m = ua.recv(max(0.1, end - time.time()))
-        if not m.is_response and m.method == method:
-            return m
+recv_req = recv_request
 
 
 def api(d, path):
@@ -123,7 +108,7 @@ def static_daemon(request):
     for u in ("alice", "bob"):
         d.cli("user", "add", u, "password1")
     yield d
-    finish(d, request)
+    d.finish(request)
 
 
 def test_two_faces_and_relay_across_the_local_nat(static_daemon):
@@ -139,9 +124,7 @@ def test_two_faces_and_relay_across_the_local_nat(static_daemon):
     hdrs = f"Content-Type: application/sdp\r\nContact: <sip:alice@127.0.0.1:{remote.port}>\r\n"
     r = remote.transact("INVITE", ruri, hdrs, body=sdp("127.0.0.1", 6000), auth=False)
     assert r.status == 407
-    remote.send(f"ACK {ruri} SIP/2.0\r\nVia: {r.get('Via')}\r\nFrom: {r.get('From')}\r\n"
-                f"To: {r.get('To')}\r\nCall-ID: {r.get('Call-ID')}\r\nCSeq: {remote.cseq} ACK\r\n"
-                "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    ack_non2xx(remote, r, ruri)
     cred = digest(r.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
     remote.send(remote.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
                                body=sdp("127.0.0.1", 6000)))
@@ -177,7 +160,7 @@ def stun_daemon(request):
     for u in ("alice", "bob"):
         d.cli("user", "add", u, "password1")
     yield d, stun
-    finish(d, request)
+    d.finish(request)
     stun.close()
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sipclient import UA, Msg, digest
+from sipclient import UA, Msg, ack_non2xx, digest, recv_request
 
 
 @pytest.fixture
@@ -42,10 +42,7 @@ def invite(caller, callee_user, body=SDP):
     r = caller.final()
     assert r.status == 407, r
     # ACK the 407 (same branch as the INVITE: RFC 3261 17.1.1.3)
-    via = r.get("Via")
-    caller.send(f"ACK {ruri} SIP/2.0\r\nVia: {via}\r\nFrom: {r.get('From')}\r\n"
-                f"To: {r.get('To')}\r\nCall-ID: {r.get('Call-ID')}\r\n"
-                f"CSeq: {caller.cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    ack_non2xx(caller, r, ruri)
     cred = digest(r.get("Proxy-Authenticate"), "INVITE", ruri, caller.user, "password1")
     caller.send(caller.request("INVITE", ruri,
                                f"Proxy-Authorization: {cred}\r\n"
@@ -54,12 +51,6 @@ def invite(caller, callee_user, body=SDP):
                                body=body))
 
 
-def recv_request(ua, method, timeout=3):
-    end = time.time() + timeout
-    while True:
-        m = ua.recv(max(0.1, end - time.time()))
-        if not m.is_response and m.method == method:
-            return m
 
 
 def recv_status(ua, status, timeout=4):

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from conftest import Daemon
-from sipclient import UA, digest
+from sipclient import UA, ack_non2xx, digest, recv_request, sdp_body
 
 import tempfile
 
@@ -30,18 +30,10 @@ def nat_daemon(request):
     for u in ("alice", "bob"):
         d.cli("user", "add", u, "password1")
     yield d
-    rc = d.stop()
-    log = open(d.log, errors="replace").read()
-    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-        print(log[-8000:])
-    for bad in ("AddressSanitizer", "runtime error:"):
-        assert bad not in log, log[log.find(bad) - 200:log.find(bad) + 3000]
-    assert rc == 0
+    d.finish(request)
 
 
-def sdp(ip, port):
-    return (f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+sdp = sdp_body
 
 
 def sdp_addr_port(body):
@@ -54,12 +46,7 @@ def rtp(seq):
     return bytes([0x80, 0x00]) + seq.to_bytes(2, "big") + b"\0" * 8 + b"\xff" * 160
 
 
-def recv_req(ua, method, timeout=3):
-    end = time.time() + timeout
-    while True:
-        m = ua.recv(max(0.1, end - time.time()))
-        if not m.is_response and m.method == method:
-            return m
+recv_req = recv_request
 
 
 def test_nated_caller_relayed_both_ways(nat_daemon):
@@ -86,9 +73,7 @@ def test_nated_caller_relayed_both_ways(nat_daemon):
     alice.send(alice.request("INVITE", ruri, hdrs, body=body))
     ch = alice.final()
     assert ch.status == 407
-    alice.send(f"ACK {ruri} SIP/2.0\r\nVia: {ch.get('Via')}\r\nFrom: {ch.get('From')}\r\n"
-               f"To: {ch.get('To')}\r\nCall-ID: {ch.get('Call-ID')}\r\nCSeq: {alice.cseq} ACK\r\n"
-               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    ack_non2xx(alice, ch, ruri)
     cred = digest(ch.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
     alice.send(alice.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
                              body=body))
@@ -210,9 +195,7 @@ def call_setup(d):
     body = sdp("192.168.1.5", 4000)
     alice.send(alice.request("INVITE", ruri, hdrs, body=body))
     ch = alice.final()
-    alice.send(f"ACK {ruri} SIP/2.0\r\nVia: {ch.get('Via')}\r\nFrom: {ch.get('From')}\r\n"
-               f"To: {ch.get('To')}\r\nCall-ID: {ch.get('Call-ID')}\r\nCSeq: {alice.cseq} ACK\r\n"
-               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    ack_non2xx(alice, ch, ruri)
     cred = digest(ch.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
     alice.send(alice.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
                              body=body))
@@ -282,9 +265,7 @@ def test_failed_call_releases_ports(nat_daemon):
     ruri = "sip:bob@example.com"
     hdrs = "Content-Type: application/sdp\r\nContact: <sip:alice@192.168.1.5:5060>\r\n"
     r = alice.transact("INVITE", ruri, hdrs, body=sdp("192.168.1.5", 4000), auth=False)
-    alice.send(f"ACK {ruri} SIP/2.0\r\nVia: {r.get('Via')}\r\nFrom: {r.get('From')}\r\n"
-               f"To: {r.get('To')}\r\nCall-ID: {r.get('Call-ID')}\r\nCSeq: {alice.cseq} ACK\r\n"
-               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    ack_non2xx(alice, r, ruri)
     cred = digest(r.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
     alice.send(alice.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
                              body=sdp("192.168.1.5", 4000)))
