@@ -7,6 +7,7 @@
 #ifndef PINHOLE_ALARM_H
 #define PINHOLE_ALARM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct store;
@@ -21,5 +22,11 @@ void alarm_raise(enum alarm_severity sev, const char *code,
 		 const char *subject, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 uint64_t alarm_count(void);
+
+/* watch.c: count a failed digest login; raises auth-wrong-password (an
+ * existing user, repeatedly) or auth-scanner (unknown users from one
+ * address). */
+void alarm_watch_auth_failure(const char *user, bool unknown_user,
+			      const char *source_ip);
 
 #endif

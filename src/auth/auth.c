@@ -20,6 +20,12 @@
 #include "store/store.h"
 
 static struct auth_stats stats;
+static struct auth_failure last_failure;
+
+const struct auth_failure *auth_last_failure(void)
+{
+	return &last_failure;
+}
 
 /*
  * A short-lived cache of accounts: every REGISTER and INVITE needs the HA1,
@@ -123,11 +129,17 @@ enum auth_outcome auth_check(const struct sip_msg *msg, bool www,
 	    digest_alg_parse(cred.algorithm, &req.alg)) {
 		stats.failed++;
 		*failed = true;
+		snprintf(last_failure.user, sizeof(last_failure.user),
+			 "(malformed credentials)");
+		last_failure.unknown_user = true;
 		make_challenge(www, realm, false, challenge, challenge_cap);
 		return AUTH_CHALLENGE;
 	}
 	pl_strcpy(name, sizeof(name), cred.username);
+	snprintf(last_failure.user, sizeof(last_failure.user), "%s", name);
+	last_failure.unknown_user = false;
 	if (account_get(store, name, &account)) {
+		last_failure.unknown_user = true;
 		stats.unknown_user++;
 		stats.failed++;
 		*failed = true;

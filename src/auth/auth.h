@@ -37,4 +37,12 @@ enum auth_outcome auth_check(const struct sip_msg *msg, bool www,
 
 const struct auth_stats *auth_stats(void);
 
+/* What the last failed check was about (valid right after auth_check set
+ * *failed): the user name claimed and whether such an account exists. */
+struct auth_failure {
+	char user[64];
+	bool unknown_user;
+};
+const struct auth_failure *auth_last_failure(void);
+
 #endif

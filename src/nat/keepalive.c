@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alarm/alarm.h"
 #include "conf/conf.h"
 #include "core/loop.h"
 #include "log/log.h"
@@ -98,6 +99,15 @@ static void check(struct reg_binding *b, void *arg)
 				 b->aor->aor, b->contact,
 				 addr_str(&b->flow.remote, r, sizeof(r)),
 				 b->ka_failures);
+			alarm_raise(ALARM_MINOR, "keepalive-unanswered", b->aor->aor,
+				    "%u keepalives to %s (public %s) went "
+				    "unanswered: calls to this phone will fail. "
+				    "Its NAT closed the pinhole or the phone is "
+				    "gone; if it is still on, lower [nat] "
+				    "keepalive_interval (now %us) or make the "
+				    "phone register over TCP",
+				    b->ka_failures, b->contact, r,
+				    K.conf->keepalive_interval);
 		}
 	}
 	if (now >= b->ka_next_ms) {

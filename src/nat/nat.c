@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alarm/alarm.h"
 #include "conf/conf.h"
 #include "core/loop.h"
 #include "log/log.h"
@@ -54,7 +55,13 @@ struct media_session {
 	struct nat_stream streams[SDP_MAX_MEDIA];
 	int64_t created;
 	bool answered;		/* a 2xx went through */
+	int64_t answered_at;
+	bool media_checked;	/* one-way / no-media diagnosis done */
+	struct nat_party party[2];	/* A (caller) and B (callee) as seen */
 };
+
+static void diagnose_media(struct media_session *s, int64_t now);
+static void check_ports_low(void);
 
 static struct {
 	struct loop *loop;
@@ -247,6 +254,7 @@ static void sweep(void *arg)
 			struct media_session *s = container_of(n, struct media_session, node);
 			uint64_t last = 0;
 			next = n->next;
+			diagnose_media(s, now);
 			if (now - s->created < (int64_t)N.conf->idle_timeout)
 				continue;
 			for (unsigned i = 0; i < s->nstreams; i++) {
@@ -307,6 +315,81 @@ void nat_close(void)
 unsigned nat_session_count(void)
 {
 	return N.count;
+}
+
+/* ---- diagnosis ---- */
+
+static void check_ports_low(void)
+{
+	struct relay_stats rs;
+
+	relay_get_stats(N.relay, &rs);
+	if (rs.ports_total && rs.ports_free * 10 < rs.ports_total)
+		alarm_raise(ALARM_MAJOR, "relay-ports-low", "media relay",
+			    "%u of %u relay ports left: widen [media] "
+			    "rtp_port_min-rtp_port_max (and its port forward) "
+			    "before new calls get 503", rs.ports_free,
+			    rs.ports_total);
+}
+
+/*
+ * Media that flows one way only is the most common remote-worker ticket.
+ * The relay sees it directly: one side's socket receives, the other's
+ * does not. Which side is silent tells where the fix is.
+ */
+#define ONE_WAY_AFTER_S 8
+
+static void diagnose_media(struct media_session *s, int64_t now)
+{
+	struct relay_stream_info info;
+	uint64_t rx[2];
+	int silent;
+	char subject[300], addr[ADDR_STRLEN];
+	const struct nat_party *p;
+
+	if (!s->answered || s->media_checked ||
+	    now - s->answered_at < ONE_WAY_AFTER_S || !s->nstreams ||
+	    !s->streams[0].allocated ||
+	    relay_stream_info(N.relay, s->streams[0].relay_id, &info))
+		return;
+	s->media_checked = true;
+	/* Received from the party, forwarded or not (a party whose peer has
+	 * not latched yet has its packets counted as dropped). */
+	rx[0] = info.side[0].rtp.packets + info.side[0].rtp.dropped;
+	rx[1] = info.side[1].rtp.packets + info.side[1].rtp.dropped;
+	snprintf(subject, sizeof(subject), "call %s", s->call_id);
+	if (!rx[0] && !rx[1]) {
+		alarm_raise(ALARM_MAJOR, "no-media", subject,
+			    "no RTP reached the relay from either phone %ds into "
+			    "the call: if the server is behind NAT, forward UDP "
+			    "%u-%u to it; otherwise a firewall in front of the "
+			    "server drops the RTP range",
+			    ONE_WAY_AFTER_S, N.conf->rtp_port_min,
+			    N.conf->rtp_port_max);
+		return;
+	}
+	if (rx[0] && rx[1])
+		return;
+	silent = rx[0] ? 1 : 0;
+	p = &s->party[silent];
+	addr_str(&p->flow.remote, addr, sizeof(addr));
+	if (N.conf->behind_nat && p->verdict != NAT_LOCAL)
+		alarm_raise(ALARM_MAJOR, "one-way-media", subject,
+			    "one-way audio: the %s (%s, outside) sends no RTP "
+			    "that reaches the relay while the other side does. "
+			    "The server is behind NAT: check that the local NAT "
+			    "forwards UDP %u-%u to this server (the classic "
+			    "cause), then the phone's own firewall",
+			    silent ? "callee" : "caller", addr,
+			    N.conf->rtp_port_min, N.conf->rtp_port_max);
+	else
+		alarm_raise(ALARM_MAJOR, "one-way-media", subject,
+			    "one-way audio: the %s (%s, %s) sends no RTP that "
+			    "reaches the relay while the other side does: its "
+			    "router or firewall drops outgoing RTP, or the "
+			    "phone is muted/on hold without saying so",
+			    silent ? "callee" : "caller", addr,
+			    nat_verdict_name(p->verdict));
 }
 
 /* ---- rewriting ---- */
@@ -372,6 +455,8 @@ static int rewrite_sdp(struct sip_editor *ed, const struct sip_msg *msg,
 
 	if (sdp_find(msg, &body) || sdp_parse(&sdp, body))
 		return 0;	/* no SDP: nothing to relay in this message */
+	s->party[from_side] = *from;
+	s->party[to_side] = *to;
 	{
 		struct sockaddr_storage relay_ip = to->local;
 		if (N.conf->relay_address[0])
@@ -399,9 +484,16 @@ static int rewrite_sdp(struct sip_editor *ed, const struct sip_msg *msg,
 				N.no_ports++;
 				log_warn("nat", "no relay ports for call-id=%s: %s",
 					 s->call_id, strerror(err));
+				alarm_raise(ALARM_CRITICAL, "relay-ports-exhausted",
+					    "media relay",
+					    "no free relay port: new calls that need "
+					    "the relay get 503 (calls in progress are "
+					    "not affected); widen [media] rtp_port_min"
+					    "-rtp_port_max (and its port forward)");
 				return err;
 			}
 			st->allocated = true;
+			check_ports_low();
 		}
 		/* Where this party says it receives (hold: 0.0.0.0 = none). */
 		/* Where this party says it receives. A private address
@@ -503,8 +595,10 @@ int nat_response_edits(struct sip_editor *ed, const struct sip_msg *msg,
 		return 0;
 	}
 	if (msg->cseq_method_id == SIP_INVITE && msg->status >= 200 &&
-	    msg->status < 300)
+	    msg->status < 300 && !s->answered) {
 		s->answered = true;
+		s->answered_at = (int64_t)time(NULL);
+	}
 	if (msg->cseq_method_id != SIP_INVITE &&
 	    msg->cseq_method_id != SIP_UPDATE && msg->cseq_method_id != SIP_PRACK)
 		return 0;

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alarm/alarm.h"
 #include "auth/auth.h"
 #include "conf/conf.h"
 #include "core/loop.h"
@@ -751,6 +752,15 @@ static bool known_peer(const struct tp_flow *dest)
 	       source_is_gateway(dest) || reg_knows_ip(&dest->remote);
 }
 
+static void note_auth_failure(const struct tp_flow *flow)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const struct auth_failure *af = auth_last_failure();
+
+	addr_ip_str(&flow->remote, ip, sizeof(ip));
+	alarm_watch_auth_failure(af->user, af->unknown_user, ip);
+}
+
 static void handle_register(const struct sip_msg *msg,
 			    const struct tp_flow *flow,
 			    const struct sockaddr_storage *local,
@@ -790,6 +800,7 @@ static void handle_register(const struct sip_msg *msg,
 			P.stats.auth_failures++;
 			log_notice("proxy", "REGISTER auth failed aor=%s from=%s",
 				   aor, addr_str(&flow->remote, r, sizeof(r)));
+			note_auth_failure(flow);
 		}
 		if (a == AUTH_CHALLENGE) {
 			P.stats.auth_challenges++;
@@ -828,8 +839,10 @@ static unsigned authorize(const struct sip_msg *msg, const struct tp_flow *flow,
 	}
 	a = auth_check(msg, false, P.conf->domain, P.store, user, sizeof(user),
 		       challenge, sizeof(challenge), &failed);
-	if (failed)
+	if (failed) {
 		P.stats.auth_failures++;
+		note_auth_failure(flow);
+	}
 	if (a == AUTH_CHALLENGE) {
 		P.stats.auth_challenges++;
 		reply(msg, flow, txn, 407, NULL, challenge);

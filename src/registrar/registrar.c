@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alarm/alarm.h"
 #include "conf/conf.h"
 #include "core/loop.h"
 #include "log/log.h"
@@ -710,6 +711,18 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		b->local = *local;
 		ip_ref(&b->flow.remote, 1);
 		b->ip_counted = true;
+		if (verdict == NAT_SUSPECT && strcmp(b->verdict, "nonat-suspect")) {
+			char r[ADDR_STRLEN];
+			alarm_raise(ALARM_WARNING, "nonat-suspect", aor,
+				    "%s registers from %s looking public, but %s. "
+				    "A SIP ALG on the phone's router or STUN on the "
+				    "phone is rewriting its messages: disable the "
+				    "SIP ALG on the router at %s, or disable "
+				    "STUN/ICE on the phone. pinhole relays its "
+				    "media meanwhile.", aor,
+				    addr_str(&flow->remote, r, sizeof(r)),
+				    nat_reason, addr_ip_str(&flow->remote, r, sizeof(r)));
+		}
 		snprintf(b->verdict, sizeof(b->verdict), "%s",
 			 nat_verdict_name(verdict));
 		snprintf(b->nat_reason, sizeof(b->nat_reason), "%s", nat_reason);

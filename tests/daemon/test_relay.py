@@ -173,6 +173,9 @@ def test_keepalive_pings_nated_binding(nat_daemon):
             break
         time.sleep(0.5)
     assert not b["reachable"] and b["keepalive_failures"] >= 3
+    codes = [a["code"] for a in json.loads(urllib.request.urlopen(
+        f"http://127.0.0.1:{d.admin_port}/api/alarms").read())]
+    assert "keepalive-unanswered" in codes
 
 
 def test_public_binding_not_pinged(nat_daemon):

@@ -1,0 +1,99 @@
+"""Alarms provoked for real on loopback: wrong passwords, a scanner, a
+phone behind a SIP ALG / using STUN (nonat-suspect), one-way media on a
+relayed call; each must appear in /api/alarms with its fix, and in
+`pinhole show alarms`."""
+import json
+import socket
+import time
+import urllib.request
+
+from sipclient import UA, ack_non2xx, digest, recv_request, sdp_body
+from test_relay import nat_daemon  # noqa: F401  (fixture)
+
+
+def alarms(d):
+    return json.loads(urllib.request.urlopen(
+        f"http://127.0.0.1:{d.admin_port}/api/alarms").read())
+
+
+def wait_alarm(d, code, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        found = [a for a in alarms(d) if a["code"] == code]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no {code} alarm; have {[a['code'] for a in alarms(d)]}")
+
+
+def test_wrong_password_and_scanner(daemon):
+    daemon.cli("user", "add", "alice", "password1")
+    for _ in range(5):
+        ua = UA(daemon.port, "alice", password="nope")
+        ua.register()
+        ua.close()
+    a = wait_alarm(daemon, "auth-wrong-password", 5)
+    assert a["subject"] == "alice" and "password" in a["text"]
+    for i in range(5):
+        ua = UA(daemon.port, f"ghost{i}", password="x")
+        ua.register()
+        ua.close()
+    a = wait_alarm(daemon, "auth-scanner", 5)
+    assert a["subject"] == "127.0.0.1" and "firewall" in a["text"]
+    out = daemon.cli("show", "alarms").stdout
+    assert "auth-scanner" in out and "auth-wrong-password" in out
+
+
+def test_alg_or_stun_phone_is_suspect(nat_daemon):
+    d = nat_daemon
+    ua = UA(d.port, "alice")
+    # Contact and Via say exactly where it comes from (an ALG rewrote them),
+    # but the Call-ID still carries the phone's private address
+    ua.call_id = "a84b4c76e66710@192.168.1.5"
+    assert ua.register().status == 200
+    b = [x for x in json.loads(d.cli("show", "registrations", "--json").stdout)
+         if x["aor"] == "alice@example.com"][0]
+    assert b["verdict"] == "nonat-suspect", b
+    assert "192.168.1.5" in b["nat_reason"]
+    a = wait_alarm(d, "nonat-suspect", 5)
+    assert "ALG" in a["text"] and "STUN" in a["text"]
+
+
+def test_one_way_media_alarm(nat_daemon):
+    """Only the callee's RTP reaches the relay: the caller is silent."""
+    d = nat_daemon
+    alice, bob = UA(d.port, "alice"), UA(d.port, "bob")
+    assert alice.register(contact="<sip:alice@192.168.1.5:5060>").status == 200
+    assert bob.register().status == 200
+    ruri = "sip:bob@example.com"
+    hdrs = "Content-Type: application/sdp\r\nContact: <sip:alice@192.168.1.5:5060>\r\n"
+    alice.send(alice.request("INVITE", ruri, hdrs, body=sdp_body("192.168.1.5", 4000)))
+    ch = alice.final()
+    ack_non2xx(alice, ch, ruri)
+    cred = digest(ch.get("Proxy-Authenticate"), "INVITE", ruri, "alice", "password1")
+    alice.send(alice.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n" + hdrs,
+                             body=sdp_body("192.168.1.5", 4000)))
+    inv = recv_request(bob, "INVITE")
+    import re
+    port_b = int(re.search(r"m=audio (\d+)", inv.body).group(1))
+    ans = sdp_body("127.0.0.1", 5000)
+    bob.send("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in inv.all("Via")) +
+             "".join(f"Record-Route: {v}\r\n" for v in inv.all("Record-Route")) +
+             f"From: {inv.get('From')}\r\nTo: {inv.get('To')};tag=b\r\n"
+             f"Call-ID: {inv.get('Call-ID')}\r\nCSeq: {inv.get('CSeq')}\r\n"
+             f"Contact: <sip:bob@127.0.0.1:{bob.port}>\r\n"
+             f"Content-Type: application/sdp\r\nContent-Length: {len(ans)}\r\n\r\n" + ans)
+    assert alice.final().status == 200
+    rb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rb.bind(("127.0.0.1", 0))
+    end = time.time() + 16
+    found = None
+    while time.time() < end and not found:
+        for i in range(10):
+            rb.sendto(bytes([0x80, 0]) + i.to_bytes(2, "big") + b"\0" * 168,
+                      ("127.0.0.1", port_b))
+        time.sleep(0.2)
+        found = [a for a in alarms(d) if a["code"] == "one-way-media"]
+    rb.close()
+    assert found, [a["code"] for a in alarms(d)]
+    assert "caller" in found[0]["text"] and f"127.0.0.1:{alice.port}" in found[0]["text"]
