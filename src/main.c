@@ -121,6 +121,13 @@ static json_t *src_status(void *arg)
 	return o;
 }
 
+static void count_verdict(struct reg_binding *b, void *arg)
+{
+	unsigned *by = arg;
+
+	by[nat_verdict_from_name(b->verdict)]++;
+}
+
 static void src_metrics(struct admin_text *out, void *arg)
 {
 	const struct proxy_stats *ps = proxy_stats();
@@ -133,8 +140,19 @@ static void src_metrics(struct admin_text *out, void *arg)
 		"SUBSCRIBE", "NOTIFY", "MESSAGE", "REFER", "PUBLISH" };
 
 	(void)arg;
-	admin_text_printf(out, "# TYPE pinhole_registrations gauge\n");
-	admin_text_printf(out, "pinhole_registrations %u\n", rs->bindings);
+	{
+		unsigned by[4] = { 0 };
+		static const char *const v[] = { "local", "public", "behind-nat",
+						 "nonat-suspect" };
+		reg_foreach(count_verdict, by);
+		admin_text_printf(out, "# TYPE pinhole_registrations gauge\n");
+		for (unsigned i = 0; i < 4; i++)
+			admin_text_printf(out, "pinhole_registrations{verdict=\"%s\"} %u\n",
+					  v[i], by[i]);
+	}
+	admin_text_printf(out, "# TYPE pinhole_alarms_raised_total counter\n"
+			  "pinhole_alarms_raised_total %llu\n",
+			  (unsigned long long)alarm_count());
 	admin_text_printf(out, "# TYPE pinhole_aors gauge\npinhole_aors %u\n",
 			  rs->aors);
 	admin_text_printf(out, "# TYPE pinhole_register_total counter\n"

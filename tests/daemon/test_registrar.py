@@ -209,3 +209,14 @@ def test_no_open_relay(users):
 
 def test_options_to_server(daemon):
     assert daemon.options_ok()
+
+
+def test_metrics_by_verdict(users):
+    import urllib.request
+    ua = UA(users.port, "alice")
+    assert ua.register().status == 200
+    text = urllib.request.urlopen(
+        f"http://127.0.0.1:{users.admin_port}/metrics").read().decode()
+    assert 'pinhole_registrations{verdict="local"} 1' in text
+    assert 'pinhole_requests_total{method="REGISTER"} 2' in text
+    assert "pinhole_alarms_raised_total" in text
