@@ -33,7 +33,7 @@ FUZZ_SECONDS ?= 600
 BENCHSRC := $(sort $(wildcard bench/bench_*.c))
 BENCHBIN := $(BENCHSRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all run test unit lab fuzz fuzz-smoke bench deps deps-test clean check-config
+.PHONY: all run test unit lab web fuzz fuzz-smoke bench deps deps-test clean check-config
 
 all: $(BUILD)/pinhole
 
@@ -78,6 +78,12 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpinhole.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< $(BUILD)/libpinhole.a $(LIBS)
 
+# The admin web page is compiled into the binary (page.c is committed so a
+# plain build needs no generator; it is regenerated when a page file changes).
+ADMIN_PAGE := $(sort $(wildcard src/admin/page/*))
+src/admin/page.c: src/admin/embed.sh $(ADMIN_PAGE)
+	src/admin/embed.sh $@ $(ADMIN_PAGE)
+
 deps:
 	@scripts/deps.sh build
 
@@ -98,6 +104,9 @@ unit: all $(BUILD)/pinhole-san $(UNITBIN)
 
 lab: all
 	@scripts/run-tests.sh lab
+
+web: all
+	@scripts/run-tests.sh web
 
 fuzz-smoke: $(FUZZBIN)
 	@scripts/run-tests.sh fuzz

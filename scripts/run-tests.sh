@@ -5,6 +5,7 @@
 # fuzz: each libFuzzer target for FUZZ_SMOKE_SECONDS (default 30), seeded
 #       with tests/fuzz/corpus; a crash is a failed test
 # daemon: tests/daemon, the daemon (ASan build) on loopback with bad input
+# web:  tests/web, the admin page in headless Chromium (playwright-core)
 # lab:  tests/lab with pytest, as root (network namespaces)
 set -u
 cd "$(dirname "$0")/.."
@@ -86,6 +87,24 @@ run_daemon() {
 	run_pytest "daemon" tests/daemon
 }
 
+run_web() {
+	local out p f
+	out=$(mktemp)
+	echo "== web (tests/web, headless chromium)"
+	SKIP_BUILD=1 tests/web/run.sh 2>&1 | tee "$out"
+	p=$(grep -E '^# pass [0-9]+' "$out" | tail -1 | awk '{print $3}')
+	f=$(grep -E '^# fail [0-9]+' "$out" | tail -1 | awk '{print $3}')
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	if [ -z "$p$f" ]; then
+		failed=$((failed + 1))
+		failures+=("web: no summary")
+	elif [ "${f:-0}" -gt 0 ]; then
+		failures+=("web")
+	fi
+	rm -f "$out"
+}
+
 run_lab() {
 	if [ "$(id -u)" != 0 ]; then
 		echo "lab: needs root (network namespaces); skipped"
@@ -95,12 +114,13 @@ run_lab() {
 }
 
 case "$what" in
-all) run_unit; run_fuzz; run_daemon; run_lab ;;
+all) run_unit; run_fuzz; run_daemon; run_web; run_lab ;;
+web) run_web ;;
 unit) run_unit ;;
 daemon) run_daemon ;;
 fuzz) run_fuzz ;;
 lab) run_lab ;;
-*) echo "usage: $0 all|unit|fuzz|daemon|lab"; exit 2 ;;
+*) echo "usage: $0 all|unit|fuzz|daemon|web|lab"; exit 2 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -18,9 +18,10 @@
  *
  * Routes (DESIGN.md section 3): GET /api/{registrations,calls,alarms,status}
  * (JSON), GET /metrics (Prometheus text), POST /api/loglevel?level=X,
- * POST /api/reload, GET / (placeholder page). A NULL callback answers 404,
- * a wrong method 405 with Allow, a callback failure 500; errors are JSON
- * {"error": "..."}.
+ * POST /api/reload, and the diagnostics page: GET / plus its CSS and JS
+ * (page.h; files compiled in, nothing read from disk). A NULL callback
+ * answers 404, a wrong method 405 with Allow, a callback failure 500;
+ * errors are JSON {"error": "..."}.
  *
  * Client. admin_client_request is a blocking HTTP/1.0 client (the CLI has
  * nothing else to do while it waits): non-blocking connect + poll so one
@@ -28,6 +29,7 @@
  * connection after an HTTP/1.0 response, so the body ends at EOF.
  */
 #include "admin/admin.h"
+#include "admin/page.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,19 +71,6 @@ struct admin {
 struct admin_request {
 	size_t body_len;
 };
-
-static const char index_html[] =
-	"<!DOCTYPE html>\n"
-	"<html><head><meta charset=\"utf-8\"><title>pinhole</title></head>\n"
-	"<body><h1>pinhole</h1>\n"
-	"<ul>\n"
-	"<li><a href=\"/api/registrations\">registrations</a></li>\n"
-	"<li><a href=\"/api/calls\">calls</a></li>\n"
-	"<li><a href=\"/api/alarms\">alarms</a></li>\n"
-	"<li><a href=\"/api/status\">status</a></li>\n"
-	"<li><a href=\"/metrics\">metrics</a></li>\n"
-	"</ul>\n"
-	"</body></html>\n";
 
 void admin_text_printf(struct admin_text *t, const char *fmt, ...)
 {
@@ -344,17 +333,44 @@ static enum MHD_Result route_reload(struct admin *admin,
 			 json_pack("{s:b,s:s}", "ok", 1, "message", msg));
 }
 
-static enum MHD_Result route_index(struct MHD_Connection *conn, bool get)
+/* The page's own files, or NULL. */
+static const struct admin_asset *find_asset(const char *url)
+{
+	const struct admin_asset *a;
+
+	for (a = admin_page_assets; a->path; a++)
+		if (strcmp(a->path, url) == 0)
+			return a;
+	return NULL;
+}
+
+/*
+ * The diagnostics page. Its script and style are separate files so the
+ * CSP can forbid inline script: the page shows strings that phones sent
+ * (contacts, user agents), and the policy is a second wall behind the
+ * script's own rule of text nodes only. connect-src 'self' limits the
+ * script to this API.
+ */
+static enum MHD_Result route_asset(struct MHD_Connection *conn, bool get,
+				   const struct admin_asset *asset)
 {
 	struct MHD_Response *resp;
 
 	if (!get)
 		return send_not_allowed(conn, "GET, HEAD");
-	resp = MHD_create_response_from_buffer(sizeof(index_html) - 1,
-					       (void *)index_html,
+	resp = MHD_create_response_from_buffer(asset->len, (void *)asset->body,
 					       MHD_RESPMEM_PERSISTENT);
-	return send_response(conn, MHD_HTTP_OK, resp,
-			     "text/html; charset=utf-8");
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'none'; script-src 'self'; "
+				"style-src 'self'; connect-src 'self'; "
+				"img-src 'self'; base-uri 'none'; "
+				"form-action 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	return send_response(conn, MHD_HTTP_OK, resp, asset->content_type);
 }
 
 static enum MHD_Result dispatch(struct admin *admin,
@@ -365,10 +381,11 @@ static enum MHD_Result dispatch(struct admin *admin,
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	const struct admin_asset *asset;
 
 	log_debug("admin", "request method=%s url=%s", method, url);
-	if (strcmp(url, "/") == 0)
-		return route_index(conn, get);
+	if ((asset = find_asset(url)))
+		return route_asset(conn, get, asset);
 	if (strcmp(url, "/api/registrations") == 0)
 		return route_json(conn, get, src->registrations, src->arg);
 	if (strcmp(url, "/api/calls") == 0)

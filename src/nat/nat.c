@@ -174,7 +174,11 @@ enum nat_verdict nat_classify(const struct sip_msg *msg,
 	}
 	/* Claims are right: look for private addresses left elsewhere
 	 * (an ALG or STUN fixed only what it knows about). */
-	if (N.conf && has_private_ipv4((struct pl){ msg->buf, msg->len }, &priv)) {
+	/* Only a dialog-creating request (or REGISTER) is all the sender's
+	 * own: responses and in-dialog requests carry the other party's
+	 * Call-ID, From and Vias. */
+	if (N.conf && msg->is_request && !pl_isset(msg->to_tag) &&
+	    has_private_ipv4((struct pl){ msg->buf, msg->len }, &priv)) {
 		snprintf(why, cap, "looks public but carries private address "
 			 "%.*s (SIP ALG or phone-side STUN)", PL_FMT(priv));
 		return NAT_SUSPECT;
