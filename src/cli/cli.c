@@ -35,6 +35,7 @@
 #include "auth/digest.h"
 #include "conf/conf.h"
 #include "log/log.h"
+#include "proxy/features.h"
 #include "store/store.h"
 
 #define CLI_TIMEOUT_MS 3000
@@ -57,6 +58,14 @@ void cli_usage(FILE *out)
 	      "out)\n"
 	      "  user del NAME             delete a SIP account\n"
 	      "  user list                 list SIP accounts\n"
+	      "  user set NAME KEY=VALUE.. call features: forward_always,\n"
+	      "                            also_ring, forward_busy, forward_noanswer,\n"
+	      "                            forward_noanswer_after, forward_unreachable\n"
+	      "                            (an empty VALUE removes the key)\n"
+	      "  user show NAME            a user's call features\n"
+	      "  group set NUMBER KEY=VALUE..  hunt group: members, mode\n"
+	      "                            (sequential|parallel), ring_time, final\n"
+	      "  group del NUMBER | group list | group show NUMBER\n"
 	      "  show registrations [--json]\n"
 	      "  show calls [--json]\n"
 	      "  show alarms [--json]      query the running daemon\n"
@@ -918,6 +927,106 @@ static int user_list(const struct conf *conf)
 	return err ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* call features and hunt groups (features table) */
+
+static bool key_known(const char *const *keys, const char *key, size_t len)
+{
+	for (; *keys; keys++)
+		if (strlen(*keys) == len && strncmp(*keys, key, len) == 0)
+			return true;
+	return false;
+}
+
+static void print_feature(const char *subject, const char *key,
+			  const char *value, void *arg)
+{
+	(void)arg;
+	printf("%-10s %-24s %s\n", strncmp(subject, "group:", 6) == 0 ?
+	       subject + 6 : subject, key, value);
+}
+
+/* set SUBJECT KEY=VALUE...: every pair checked before anything is written */
+static int features_set(const struct conf *conf, const char *subject,
+			const char *const *keys, int argc, char **argv)
+{
+	struct store *store;
+	int err = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		if (!eq || !key_known(keys, argv[i], (size_t)(eq - argv[i]))) {
+			fprintf(stderr, "pinhole: '%s' is not KEY=VALUE with a "
+				"known key; keys:", argv[i]);
+			for (const char *const *k = keys; *k; k++)
+				fprintf(stderr, " %s", *k);
+			fprintf(stderr, "\n");
+			return 2;
+		}
+	}
+	if (open_store(conf, &store))
+		return 1;
+	for (int i = 0; i < argc && !err; i++) {
+		char key[64];
+		const char *eq = strchr(argv[i], '=');
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+		err = store_feature_set(store, subject, key, eq + 1);
+	}
+	if (!err)
+		store_feature_foreach(store, subject, print_feature, NULL);
+	store_close(store);
+	return err ? 1 : 0;
+}
+
+static void collect_group(const char *subject, const char *key,
+			  const char *value, void *arg)
+{
+	(void)value;
+	if (strncmp(subject, "group:", 6) == 0 && strcmp(key, "members") == 0)
+		print_feature(subject, key, value, arg);
+}
+
+static void delete_key(const char *subject, const char *key,
+		       const char *value, void *arg)
+{
+	(void)value;
+	store_feature_set(arg, subject, key, "");
+}
+
+static int cmd_group(int argc, char **argv, const char *path)
+{
+	struct conf conf;
+	struct store *store;
+	char subject[160];
+	const char *sub = argc > 1 ? argv[1] : "";
+	int err;
+
+	if (!((strcmp(sub, "set") == 0 && argc >= 4) ||
+	      ((strcmp(sub, "del") == 0 || strcmp(sub, "show") == 0) && argc == 3) ||
+	      (strcmp(sub, "list") == 0 && argc == 2))) {
+		fprintf(stderr, "pinhole: usage: group set NUMBER KEY=VALUE... | "
+			"group del NUMBER | group show NUMBER | group list\n");
+		return 2;
+	}
+	if (load_conf(path, &conf, true))
+		return 1;
+	if (argc >= 3)
+		snprintf(subject, sizeof(subject), "group:%s", argv[2]);
+	if (strcmp(sub, "set") == 0)
+		return features_set(&conf, subject, features_group_keys,
+				    argc - 3, argv + 3);
+	if (open_store(&conf, &store))
+		return 1;
+	if (strcmp(sub, "list") == 0)
+		err = store_feature_foreach(store, NULL, collect_group, NULL);
+	else if (strcmp(sub, "show") == 0)
+		err = store_feature_foreach(store, subject, print_feature, NULL);
+	else
+		err = store_feature_foreach(store, subject, delete_key, store);
+	store_close(store);
+	return err ? 1 : 0;
+}
+
 static int cmd_user(int argc, char **argv, const char *path)
 {
 	struct conf conf;
@@ -925,6 +1034,22 @@ static int cmd_user(int argc, char **argv, const char *path)
 	bool add = strcmp(sub, "add") == 0, del = strcmp(sub, "del") == 0;
 	bool list = strcmp(sub, "list") == 0;
 
+	if ((strcmp(sub, "set") == 0 && argc >= 4) ||
+	    (strcmp(sub, "show") == 0 && argc == 3)) {
+		struct store *store;
+		int err;
+
+		if (load_conf(path, &conf, true))
+			return 1;
+		if (strcmp(sub, "set") == 0)
+			return features_set(&conf, argv[2], features_user_keys,
+					    argc - 3, argv + 3);
+		if (open_store(&conf, &store))
+			return 1;
+		err = store_feature_foreach(store, argv[2], print_feature, NULL);
+		store_close(store);
+		return err ? 1 : 0;
+	}
 	if (!((add && (argc == 3 || argc == 4)) || (del && argc == 3) ||
 	      (list && argc == 2))) {
 		fprintf(stderr, "pinhole: usage: user add NAME [PASSWORD] | "
@@ -1050,6 +1175,7 @@ int cli_main(int argc, char **argv, const char *conf_path)
 	} commands[] = {
 		{ "check", cmd_check },
 		{ "user", cmd_user },
+		{ "group", cmd_group },
 		{ "show", cmd_show },
 		{ "reload", cmd_reload },
 		{ "loglevel", cmd_loglevel },

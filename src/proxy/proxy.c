@@ -38,6 +38,7 @@
 #include "core/loop.h"
 #include "log/log.h"
 #include "nat/nat.h"
+#include "proxy/features.h"
 #include "registrar/registrar.h"
 #include "sip/edit.h"
 #include "store/store.h"
@@ -58,6 +59,22 @@ struct pcall {
 	bool final_sent;
 	bool cancelled;
 	struct nat_party requester;	/* for NAT edits on responses */
+	/* what later branches (plan stages, redirects) are built from */
+	struct tp_flow in_flow;
+	struct sockaddr_storage in_local;
+	bool record_route;
+	int strip_routes[4];
+	unsigned nstrip;
+	/* telephony features: the plan and where we are in it */
+	struct plan *plan;
+	unsigned stage;
+	unsigned stage_first;	/* first branch of the current stage */
+	unsigned stage_status;	/* best final status within the stage */
+	bool stage_timed_out;
+	bool nobody;		/* the last stage had nobody to ring */
+	bool forward_loop;	/* forwarding went round in circles */
+	unsigned redirects;
+	struct loop_timer ring;
 	char call_id[256];
 	char from[128];
 	char to[128];
@@ -83,6 +100,7 @@ static struct {
 	unsigned n_my_ips;
 	struct proxy_stats stats;
 	struct pcall calls;	/* list head */
+	bool forward_loop;	/* set by resolve_user when it gives up */
 	struct sip_msg scratch;	/* re-parsed stored requests */
 	char out[OUT_CAP];
 	struct sip_editor ed;
@@ -512,9 +530,77 @@ static void pcall_free(struct txn *txn)
 		pc->prev->next = pc->next;
 		pc->next->prev = pc->prev;
 	}
+	loop_timer_cancel(P.loop, &pc->ring);
+	free(pc->plan);
 	free(pc->best);
 	free(pc);
 	txn->user = NULL;
+}
+
+static void ring_timeout(void *arg);
+
+/* The proxy state of a txn, created with the first branches. */
+static struct pcall *pcall_attach(struct txn *txn, const struct sip_msg *msg,
+				  const struct fwd *tmpl)
+{
+	struct pcall *pc = txn->user;
+
+	if (pc)
+		return pc;
+	pc = pcall_new(txn, msg);
+	if (!pc)
+		return NULL;
+	txn->user = pc;
+	if (tmpl->from)
+		pc->requester = *tmpl->from;
+	pc->in_flow = *tmpl->in_flow;
+	pc->in_local = *tmpl->in_local;
+	pc->record_route = tmpl->record_route;
+	pc->nstrip = tmpl->nstrip;
+	memcpy(pc->strip_routes, tmpl->strip_routes, sizeof(pc->strip_routes));
+	loop_timer_init(&pc->ring, ring_timeout, txn);
+	return pc;
+}
+
+/* Add and send one branch per target. Returns how many went out. */
+static unsigned send_branches(struct txn *txn, const struct sip_msg *msg,
+			      const struct target *targets, unsigned ntargets,
+			      struct fwd *tmpl, bool *no_media)
+{
+	uint32_t lh = loop_hash(msg);
+	unsigned sent = 0;
+
+	for (unsigned i = 0; i < ntargets; i++) {
+		struct txn_branch *br = txn_branch_add(txn, lh);
+		struct target t = targets[i];
+		struct fwd f = *tmpl;
+		size_t len;
+		int err;
+
+		if (!br)
+			break;
+		if (!t.from_binding)
+			t.verdict = uri_target_verdict(&t.flow);
+		f.t = &t;
+		f.branch = br->branch_id;
+		snprintf(br->target, sizeof(br->target), "%s", t.label);
+		br->verdict = (int)t.verdict;
+		if ((err = build_forward(&f, &len))) {
+			log_warn("proxy", "cannot build request for %s: %s",
+				 t.label, strerror(err));
+			br->state = TXN_BR_TERMINATED;
+			br->status = err == ENOSPC || err == ENOMEM ||
+				     err == EADDRNOTAVAIL ? 503 : 500;
+			*no_media |= br->status == 503;
+			continue;
+		}
+		br->local = f.out_local;
+		if (txn_branch_send(br, &t.flow, P.out, len) == 0) {
+			sent++;
+			P.stats.forwarded++;
+		}
+	}
+	return sent;
 }
 
 /* Send one branch per target; answer ourselves when none could be sent. */
@@ -524,51 +610,15 @@ static void fork_targets(struct txn *txn, const struct sip_msg *msg,
 			 const struct target *targets, unsigned ntargets,
 			 struct fwd *tmpl)
 {
-	uint32_t lh = loop_hash(msg);
-	unsigned sent = 0;
 	bool no_media = false;
-	struct pcall *pc = pcall_new(txn, msg);
+	struct pcall *pc = pcall_attach(txn, msg, tmpl);
 
-	txn->user = pc;
+	(void)local;
 	if (!pc) {
 		reply(msg, flow, txn, 500, "Out Of Memory", NULL);
 		return;
 	}
-	if (tmpl->from)
-		pc->requester = *tmpl->from;
-	for (unsigned i = 0; i < ntargets; i++) {
-		struct txn_branch *br = txn_branch_add(txn, lh);
-		size_t len;
-		struct fwd f = *tmpl;
-
-		if (!br)
-			break;
-		int err;
-
-		struct target t = targets[i];
-
-		if (!t.from_binding)
-			t.verdict = uri_target_verdict(&t.flow);
-		f.t = &t;
-		f.branch = br->branch_id;
-		snprintf(br->target, sizeof(br->target), "%s", targets[i].label);
-		br->verdict = (int)t.verdict;
-		if ((err = build_forward(&f, &len))) {
-			log_warn("proxy", "cannot build request for %s: %s",
-				 targets[i].label, strerror(err));
-			br->state = TXN_BR_TERMINATED;
-			br->status = err == ENOSPC || err == ENOMEM ||
-				     err == EADDRNOTAVAIL ? 503 : 500;
-			no_media |= br->status == 503;
-			continue;
-		}
-		br->local = f.out_local;
-		if (txn_branch_send(br, &targets[i].flow, P.out, len) == 0) {
-			sent++;
-			P.stats.forwarded++;
-		}
-	}
-	if (!sent) {
+	if (!send_branches(txn, msg, targets, ntargets, tmpl, &no_media)) {
 		reply(msg, flow, txn, ntargets ? 503 : 480,
 		      no_media ? "No Media Relay Ports" :
 		      ntargets ? "Destination Unreachable" : NULL, NULL);
@@ -604,7 +654,10 @@ static void send_best(struct txn *txn, struct pcall *pc)
 		count_response(pc->best_status);
 		txn_respond(txn, pc->best_status, pc->best, pc->best_len);
 	} else {
-		reply_txn(txn, pc->cancelled ? 487 : 408, NULL);
+		reply_txn(txn, pc->cancelled ? 487 :
+			  pc->nobody && pc->forward_loop ? 482 :
+			  pc->nobody ? 480 : 408,
+			  pc->nobody && pc->forward_loop ? "Forwarding Loop" : NULL);
 	}
 	if (txn->method == SIP_INVITE)
 		nat_invite_failed(pl_from_str(pc->call_id));
@@ -625,6 +678,257 @@ static void keep_best(struct pcall *pc, unsigned status, const char *buf,
 	pc->best = copy;
 	pc->best_len = len;
 	pc->best_status = status;
+}
+
+/* ---- telephony features: plans, stages, redirects ---- */
+
+/* A [routes] gateway target for a dialled number. */
+static int gateway_target(struct pl number, const struct conf_route *rt,
+			  struct target *t)
+{
+	struct sip_uri gw;
+
+	memset(t, 0, sizeof(*t));
+	if (sip_uri_parse(&gw, pl_from_str(rt->uri)) || uri_dest(&gw, &t->flow))
+		return EHOSTUNREACH;
+	if (gw.port)
+		snprintf(t->ruri, sizeof(t->ruri), "sip:%.*s@%.*s:%u%.*s",
+			 PL_FMT(number), PL_FMT(gw.host), gw.port,
+			 PL_FMT(gw.params));
+	else
+		snprintf(t->ruri, sizeof(t->ruri), "sip:%.*s@%.*s%.*s",
+			 PL_FMT(number), PL_FMT(gw.host), PL_FMT(gw.params));
+	snprintf(t->label, sizeof(t->label), "route %.32s -> %.200s", rt->prefix,
+		 rt->uri);
+	return 0;
+}
+
+/* The registered devices of user. */
+static unsigned user_devices(const char *user, struct target *out,
+			     unsigned cap)
+{
+	char aor[256];
+	struct reg_aor *a;
+	unsigned n = 0;
+
+	snprintf(aor, sizeof(aor), "%s@%s", user, P.conf->domain);
+	a = reg_lookup(aor);
+	for (struct reg_binding *b = a ? a->bindings : NULL; b && n < cap;
+	     b = b->next)
+		target_from_binding(&out[n++], b);
+	return n;
+}
+
+static unsigned resolve_spec(const char *spec, struct target *out,
+			     unsigned cap, unsigned depth);
+
+/* A user or number of our domain: its forward_always, its devices, a
+ * group's members at once (a group inside a stage rings in parallel), or
+ * a [routes] number. */
+static unsigned resolve_user(const char *user, struct target *out,
+			     unsigned cap, unsigned depth)
+{
+	const struct conf_route *rt;
+	struct plan plan;
+	unsigned n;
+
+	if (depth > 4) {
+		P.forward_loop = true;	/* forwarding loop: stop here */
+		return 0;
+	}
+	if (!user[0])
+		return 0;
+	features_plan(P.store, user, &plan);
+	if (plan.nstages && plan.stages[0].when == STAGE_ALWAYS &&
+	    (plan.nstages == 1 || strncmp(plan.label, "group", 5) == 0) &&
+	    plan.stages[0].nspecs && plan.stages[0].specs[0][0] != '=') {
+		n = 0;
+		for (unsigned i = 0; i < plan.stages[0].nspecs && n < cap; i++)
+			n += resolve_spec(plan.stages[0].specs[i], out + n,
+					  cap - n, depth + 1);
+		return n;
+	}
+	n = user_devices(user, out, cap);
+	if (n)
+		return n;
+	rt = conf_route_lookup(P.conf, user, strlen(user));
+	if (rt && cap && gateway_target(pl_from_str(user), rt, out) == 0)
+		return 1;
+	return 0;
+}
+
+static unsigned resolve_spec(const char *spec, struct target *out,
+			     unsigned cap, unsigned depth)
+{
+	struct sip_uri u;
+
+	if (!cap)
+		return 0;
+	if (spec[0] == '=')
+		return user_devices(spec + 1, out, cap);
+	if (strncasecmp(spec, "sip:", 4) == 0 || strncasecmp(spec, "sips:", 5) == 0) {
+		if (sip_uri_parse(&u, pl_from_str(spec)))
+			return 0;
+		if (uri_is_ours(&u) && u.user.l) {
+			char user[PLAN_SPEC_LEN];
+			pl_strcpy(user, sizeof(user), u.user);
+			return resolve_user(user, out, cap, depth);
+		}
+		memset(out, 0, sizeof(*out));
+		if (uri_dest(&u, &out->flow))
+			return 0;
+		snprintf(out->ruri, sizeof(out->ruri), "%s", spec);
+		snprintf(out->label, sizeof(out->label), "%s", spec);
+		return 1;
+	}
+	return resolve_user(spec, out, cap, depth);
+}
+
+/* Was this target already rung in this call? (loops, duplicates) */
+static bool already_tried(const struct txn *txn, const struct target *t)
+{
+	for (unsigned i = 0; i < txn->nbranches; i++)
+		if (strcmp(txn->branch[i]->target, t->label) == 0)
+			return true;
+	return false;
+}
+
+/* The stored request, parsed again, and the template to fork it. */
+static struct sip_msg stage_msg;
+
+static int stage_template(struct txn *txn, struct pcall *pc, struct fwd *f)
+{
+	if (sip_msg_parse(&stage_msg, txn->req, txn->req_len, false))
+		return EINVAL;
+	memset(f, 0, sizeof(*f));
+	f->msg = &stage_msg;
+	f->in_flow = &pc->in_flow;
+	f->in_local = &pc->in_local;
+	f->from = &pc->requester;
+	f->record_route = pc->record_route;
+	f->nstrip = pc->nstrip;
+	memcpy(f->strip_routes, pc->strip_routes, sizeof(f->strip_routes));
+	return 0;
+}
+
+/* Ring stage idx of the plan. Returns the number of branches sent. */
+static unsigned run_stage(struct txn *txn, struct pcall *pc, unsigned idx)
+{
+	const struct plan_stage *st = &pc->plan->stages[idx];
+	struct target targets[MAX_TARGETS];
+	unsigned n = 0, sent;
+	bool no_media = false;
+	struct fwd f;
+
+	P.forward_loop = false;
+	pc->stage = idx;
+	pc->stage_first = txn->nbranches;
+	pc->stage_status = 0;
+	pc->stage_timed_out = false;
+	for (unsigned i = 0; i < st->nspecs && n < MAX_TARGETS; i++) {
+		unsigned base = n, k = resolve_spec(st->specs[i], targets + n,
+						    MAX_TARGETS - n, 0);
+		for (unsigned j = 0; j < k; j++) {
+			struct target t = targets[base + j];
+			if (!already_tried(txn, &t))
+				targets[n++] = t;
+		}
+	}
+	pc->forward_loop |= P.forward_loop;
+	if (!n || stage_template(txn, pc, &f))
+		return 0;
+	if (txn->nbranches + n > TXN_MAX_BRANCHES)
+		n = TXN_MAX_BRANCHES - txn->nbranches;
+	sent = send_branches(txn, f.msg, targets, n, &f, &no_media);
+	log_info("proxy", "%s: stage %u rings %u target(s) call-id=%s",
+		 pc->plan->label, idx + 1, sent, pc->call_id);
+	if (sent && st->ring_s)
+		loop_timer_start(P.loop, &pc->ring, (uint64_t)st->ring_s * 1000);
+	return sent;
+}
+
+/* The current stage ended without an answer: ring the next stage whose
+ * condition matches, if any. */
+static bool advance(struct txn *txn, struct pcall *pc, bool nobody)
+{
+	enum stage_outcome out;
+
+	if (!pc->plan || pc->cancelled || pc->final_sent)
+		return false;
+	loop_timer_cancel(P.loop, &pc->ring);
+	out = features_outcome(pc->stage_status, pc->stage_timed_out, nobody);
+	for (unsigned i = pc->stage + 1; i < pc->plan->nstages; i++) {
+		if (!features_stage_matches(pc->plan->stages[i].when, out))
+			continue;
+		log_info("proxy", "%s: stage %u ended (%s), next stage %u "
+			 "call-id=%s", pc->plan->label, pc->stage + 1,
+			 features_outcome_name(out), i + 1, pc->call_id);
+		if (run_stage(txn, pc, i))
+			return true;
+		out = OUTCOME_UNREACHABLE;
+	}
+	pc->nobody = out == OUTCOME_UNREACHABLE;
+	return false;
+}
+
+static void stage_end(struct txn *txn, struct pcall *pc)
+{
+	if (!advance(txn, pc, false))
+		send_best(txn, pc);
+}
+
+/* Ring time of a stage ran out: cancel its branches; their 487s end it. */
+static void ring_timeout(void *arg)
+{
+	struct txn *txn = arg;
+	struct pcall *pc = txn->user;
+
+	if (!pc || pc->final_sent)
+		return;
+	pc->stage_timed_out = true;
+	for (unsigned i = pc->stage_first; i < txn->nbranches; i++)
+		txn_branch_cancel(txn->branch[i]);
+}
+
+/* A 3xx from a phone: ring its Contacts from here (RFC 3261 16.7 item
+ * 4), at most 5 redirects per call and never a target twice. Returns
+ * true when new branches went out. */
+static bool follow_redirect(struct txn *txn, struct pcall *pc,
+			    const struct sip_msg *msg)
+{
+	struct target targets[MAX_TARGETS];
+	unsigned n = 0;
+	bool no_media = false;
+	struct fwd f;
+
+	if (pc->redirects >= 5 || txn->method != SIP_INVITE)
+		return false;
+	for (int i = msg->first[SIP_HDR_CONTACT]; i >= 0 && n < MAX_TARGETS;
+	     i = sip_hdr_next(msg, i, SIP_HDR_CONTACT)) {
+		struct sip_addr ca;
+		char uri[PLAN_SPEC_LEN];
+		unsigned k;
+
+		if (sip_addr_parse(&ca, msg->hdrs[i].value) || ca.star ||
+		    ca.uri_str.l >= sizeof(uri))
+			continue;
+		pl_strcpy(uri, sizeof(uri), ca.uri_str);
+		unsigned base = n;
+		k = resolve_spec(uri, targets + n, MAX_TARGETS - n, 1);
+		for (unsigned j = 0; j < k; j++) {
+			struct target t = targets[base + j];
+			/* a redirect may not make us a relay to strangers */
+			if (!t.from_binding && !known_peer(&t.flow) &&
+			    !conf_is_intranet_addr(P.conf, &t.flow.remote))
+				continue;
+			if (!already_tried(txn, &t))
+				targets[n++] = t;
+		}
+	}
+	if (!n || stage_template(txn, pc, &f))
+		return false;
+	pc->redirects++;
+	return send_branches(txn, f.msg, targets, n, &f, &no_media) > 0;
 }
 
 /* Remove our Via from a response (and map 503 to 500, 16.7 item 6). */
@@ -661,8 +965,11 @@ static void on_response(struct txn *txn, struct txn_branch *br,
 	if (!pc)
 		return;
 	if (!msg) {		/* timeout */
+		if (br->idx >= pc->stage_first &&
+		    (!pc->stage_status || rank(408) < rank(pc->stage_status)))
+			pc->stage_status = 408;
 		if (!pc->final_sent && txn_all_branches_done(txn))
-			send_best(txn, pc);
+			stage_end(txn, pc);
 		return;
 	}
 	if (status == 100)
@@ -694,11 +1001,19 @@ static void on_response(struct txn *txn, struct txn_branch *br,
 	}
 	if (pc->final_sent)
 		return;
+	if (status < 400 && follow_redirect(txn, pc, msg))
+		return;		/* the redirect's targets ring instead */
+	/* follow_redirect may have used P.out: strip again */
+	if (status < 400 && strip_our_via(msg, pc, br, &len))
+		return;
 	keep_best(pc, msg->status == 503 ? 500 : status, P.out, len);
+	if (br->idx >= pc->stage_first &&
+	    (!pc->stage_status || rank(status) < rank(pc->stage_status)))
+		pc->stage_status = status;
 	if (status >= 600)
 		txn_cancel_all(txn);
 	if (txn_all_branches_done(txn))
-		send_best(txn, pc);
+		stage_end(txn, pc);
 }
 
 static const struct txn_ops proxy_txn_ops = {
@@ -913,6 +1228,33 @@ static void forward_stateless(const struct sip_msg *msg,
 		tp_send(P.tp, &t.flow, P.out, len);
 		P.stats.stateless_acks++;
 	}
+}
+
+/* A call to a user or group with features: run its plan. Returns false
+ * when nothing is configured (plain routing follows). */
+static bool start_plan(struct txn *txn, const struct sip_msg *msg,
+		       const struct tp_flow *flow, struct fwd *f)
+{
+	char user[PLAN_SPEC_LEN];
+	struct plan plan;
+	struct pcall *pc;
+
+	pl_strcpy(user, sizeof(user), msg->ruri.user);
+	features_plan(P.store, user, &plan);
+	if (!plan.nstages)
+		return false;
+	f->record_route = creates_dialog(msg);
+	pc = pcall_attach(txn, msg, f);
+	if (!pc || !(pc->plan = malloc(sizeof(plan)))) {
+		reply(msg, flow, txn, 500, "Out Of Memory", NULL);
+		return true;
+	}
+	*pc->plan = plan;
+	if (!run_stage(txn, pc, 0) && !advance(txn, pc, true)) {
+		pc->nobody = true;
+		send_best(txn, pc);
+	}
+	return true;
 }
 
 static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
@@ -1158,6 +1500,9 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		struct reg_aor *a;
 		const struct conf_route *rt;
 
+		if (msg->method_id == SIP_INVITE && msg->ruri.user.l < PLAN_SPEC_LEN &&
+		    start_plan(txn, msg, flow, &f))
+			return;
 		snprintf(aor, sizeof(aor), "%.*s@%s", PL_FMT(msg->ruri.user),
 			 P.conf->domain);
 		a = reg_lookup(aor);
@@ -1167,26 +1512,10 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		if (!ntargets && authed &&
 		    (rt = conf_route_lookup(P.conf, msg->ruri.user.p,
 					    msg->ruri.user.l))) {
-			struct sip_uri gw;
-			struct target *t = &targets[0];
-			memset(t, 0, sizeof(*t));
-			if (sip_uri_parse(&gw, pl_from_str(rt->uri)) ||
-			    uri_dest(&gw, &t->flow)) {
+			if (gateway_target(msg->ruri.user, rt, &targets[0])) {
 				reply(msg, flow, txn, 503, "Gateway Unusable", NULL);
 				return;
 			}
-			if (gw.port)
-				snprintf(t->ruri, sizeof(t->ruri),
-					 "sip:%.*s@%.*s:%u%.*s",
-					 PL_FMT(msg->ruri.user), PL_FMT(gw.host),
-					 gw.port, PL_FMT(gw.params));
-			else
-				snprintf(t->ruri, sizeof(t->ruri),
-					 "sip:%.*s@%.*s%.*s",
-					 PL_FMT(msg->ruri.user), PL_FMT(gw.host),
-					 PL_FMT(gw.params));
-			snprintf(t->label, sizeof(t->label), "route %.32s -> %.200s",
-				 rt->prefix, rt->uri);
 			ntargets = 1;
 		}
 		if (!ntargets) {

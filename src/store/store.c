@@ -40,7 +40,7 @@
 
 #include "log/log.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_TIMEOUT_MS 2000
 #define STORE_ALARMS_KEEP 10000
 
@@ -102,6 +102,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"ORDER BY id DESC LIMIT ?1",
 };
 
+/* Version 2: per-user and per-group telephony settings. */
+#define FEATURES_SQL \
+	"CREATE TABLE IF NOT EXISTS features (" \
+	" subject TEXT NOT NULL," \
+	" key TEXT NOT NULL," \
+	" value TEXT NOT NULL DEFAULT ''," \
+	" PRIMARY KEY (subject, key));"
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS users ("
 	" name TEXT PRIMARY KEY NOT NULL,"
@@ -130,7 +138,8 @@ static const char schema_sql[] =
 	" severity TEXT NOT NULL DEFAULT '',"
 	" code TEXT NOT NULL DEFAULT '',"
 	" subject TEXT NOT NULL DEFAULT '',"
-	" text TEXT NOT NULL DEFAULT '');";
+	" text TEXT NOT NULL DEFAULT '');"
+	FEATURES_SQL;
 
 struct store {
 	sqlite3 *db;
@@ -234,6 +243,15 @@ static int setup_schema(struct store *store)
 			"path=%s version=%d supported=%d: upgrade pinhole",
 			store->path, version, STORE_SCHEMA_VERSION);
 		return ENOTSUP;
+	}
+	if (version == 1) {
+		/* 1 -> 2: the features table; everything else is kept. */
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+			 STORE_SCHEMA_VERSION);
+		err = exec_sql(store, FEATURES_SQL, "migrate 1->2");
+		if (!err)
+			err = exec_sql(store, sql, "schema version");
+		return err;
 	}
 	/* Future migrations go here, one step per version. */
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
@@ -573,4 +591,76 @@ int store_alarm_foreach(struct store *store, unsigned limit,
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : db_fail(store, "alarm list");
+}
+
+/* Telephony settings (features): small key/value pairs per subject, read
+ * when a call is set up. Statements are prepared per call: these are rare
+ * next to REGISTERs and lookups of bindings. */
+
+int store_feature_set(struct store *store, const char *subject,
+		      const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	int rc;
+	bool del = !value || !value[0];
+
+	if (sqlite3_prepare_v2(store->db, del ?
+			       "DELETE FROM features WHERE subject=?1 AND key=?2" :
+			       "INSERT OR REPLACE INTO features (subject, key, value) "
+			       "VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(store, "feature set");
+	sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	if (!del)
+		sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(store, "feature set");
+}
+
+int store_feature_get(struct store *store, const char *subject,
+		      const char *key, char *value, size_t cap)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (sqlite3_prepare_v2(store->db, "SELECT value FROM features "
+			       "WHERE subject=?1 AND key=?2", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(store, "feature get");
+	sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		column_field(st, 0, value, cap);
+	else if (rc == SQLITE_DONE)
+		err = ENOENT;
+	else
+		err = db_fail(store, "feature get");
+	sqlite3_finalize(st);
+	return err;
+}
+
+int store_feature_foreach(struct store *store, const char *subject,
+			  void (*fn)(const char *subject, const char *key,
+				     const char *value, void *arg),
+			  void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, subject ?
+			       "SELECT subject, key, value FROM features "
+			       "WHERE subject=?1 ORDER BY key" :
+			       "SELECT subject, key, value FROM features "
+			       "ORDER BY subject, key", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(store, "feature list");
+	if (subject)
+		sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(st, 0),
+		   (const char *)sqlite3_column_text(st, 1),
+		   (const char *)sqlite3_column_text(st, 2), arg);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(store, "feature list");
 }

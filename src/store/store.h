@@ -7,6 +7,7 @@
 #define PINHOLE_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -75,5 +76,17 @@ int store_alarm_add(struct store *store, struct store_alarm *alarm);
 int store_alarm_foreach(struct store *store, unsigned limit,
 			void (*fn)(const struct store_alarm *a, void *arg),
 			void *arg);
+
+/* Telephony settings: key/value pairs per subject (a user name, or
+ * "group:NUMBER" for a hunt group). An empty value deletes the key. */
+int store_feature_set(struct store *store, const char *subject,
+		      const char *key, const char *value);
+int store_feature_get(struct store *store, const char *subject,
+		      const char *key, char *value, size_t cap); /* ENOENT */
+/* subject NULL: every subject. */
+int store_feature_foreach(struct store *store, const char *subject,
+			  void (*fn)(const char *subject, const char *key,
+				     const char *value, void *arg),
+			  void *arg);
 
 #endif

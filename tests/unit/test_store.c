@@ -102,7 +102,7 @@ static void test_open_creates_dirs_and_wal(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 1);
+	assert_int_equal(sqlite3_column_int(q, 0), 2);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 }
@@ -400,6 +400,74 @@ static void test_newer_schema_refused(void **state)
 	assert_null(other);
 }
 
+struct feature_seen {
+	unsigned n;
+	char last[128];
+};
+
+static void on_feature(const char *subject, const char *key,
+		       const char *value, void *arg)
+{
+	struct feature_seen *seen = arg;
+
+	seen->n++;
+	snprintf(seen->last, sizeof(seen->last), "%s/%s=%s", subject, key,
+		 value);
+}
+
+static void test_features(void **state)
+{
+	struct fixture *f = *state;
+	char v[64];
+	struct feature_seen seen = { 0 };
+
+	assert_int_equal(store_feature_get(f->store, "alice", "forward_busy",
+					   v, sizeof(v)), ENOENT);
+	assert_int_equal(store_feature_set(f->store, "alice", "forward_busy",
+					   "voicemail"), 0);
+	assert_int_equal(store_feature_set(f->store, "alice", "forward_busy",
+					   "bob"), 0);	/* replace */
+	assert_int_equal(store_feature_set(f->store, "group:600", "members",
+					   "alice,bob"), 0);
+	assert_int_equal(store_feature_get(f->store, "alice", "forward_busy",
+					   v, sizeof(v)), 0);
+	assert_string_equal(v, "bob");
+	assert_int_equal(store_feature_foreach(f->store, "alice", on_feature,
+					       &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.last, "alice/forward_busy=bob");
+	seen.n = 0;
+	assert_int_equal(store_feature_foreach(f->store, NULL, on_feature,
+					       &seen), 0);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(store_feature_set(f->store, "alice", "forward_busy",
+					   ""), 0);	/* delete */
+	assert_int_equal(store_feature_get(f->store, "alice", "forward_busy",
+					   v, sizeof(v)), ENOENT);
+}
+
+/* A version 1 file (before features) is migrated, its data kept. */
+static void test_migrate_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct store *again = NULL;
+	struct store_user u = make_user("erin", "e"), got;
+	sqlite3 *db;
+
+	assert_int_equal(store_user_put(f->store, &u), 0);
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE features; "
+				      "PRAGMA user_version = 1", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&again, f->path), 0);
+	assert_int_equal(store_user_get(again, "erin", &got), 0);
+	assert_int_equal(store_feature_set(again, "erin", "k", "v"), 0);
+	f->store = again;
+}
+
 static void test_memory_db(void **state)
 {
 	struct store *mem = NULL;
@@ -431,6 +499,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
 						setup, teardown),
 		cmocka_unit_test(test_memory_db),
+		cmocka_unit_test_setup_teardown(test_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
