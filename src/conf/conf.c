@@ -1280,7 +1280,7 @@ void conf_defaults(struct conf *conf)
 	conf->subnets[0].addr[0] = 10;
 	conf->subnets[0].prefix = 8;
 	conf->nsubnets = 1;
-	conf->keepalive_interval = 20;
+	conf->keepalive_interval = 15;
 	conf->nated_max_expires = 600;
 	conf->relay_workers = 1;
 

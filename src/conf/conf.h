@@ -46,7 +46,7 @@ struct conf {
 	int subnets_line;	/* where intranet_subnets was set, 0 = default */
 	char domains[CONF_MAX_DOMAINS][128];
 	unsigned ndomains;
-	unsigned keepalive_interval;	/* default 20 */
+	unsigned keepalive_interval;	/* default 15 */
 	unsigned nated_max_expires;	/* bound for NAT'ed phones, default 600;
 					   0 = max_expires */
 

@@ -478,8 +478,7 @@ static int build_forward(struct fwd *f, size_t *len)
 			       "%d", msg->max_forwards - 1);
 	else
 		sip_ed_insert(ed, top, "Max-Forwards: 70\r\n");
-	for (unsigned i = 0; i < f->nstrip; i++)
-		sip_ed_delete_hdr(ed, msg, (unsigned)f->strip_routes[i]);
+	sip_ed_delete_hdrs(ed, msg, f->strip_routes, f->nstrip);
 	/* Credentials for our realm are ours, not the next hop's. */
 	for (int i = msg->first[SIP_HDR_PROXY_AUTHORIZATION]; i >= 0;
 	     i = sip_hdr_next(msg, i, SIP_HDR_PROXY_AUTHORIZATION)) {
@@ -1227,6 +1226,10 @@ static void forward_stateless(const struct sip_msg *msg,
 	if (build_forward(f, &len) == 0) {
 		tp_send(P.tp, &t.flow, P.out, len);
 		P.stats.stateless_acks++;
+	} else {
+		P.stats.dropped++;
+		log_warn("proxy", "cannot forward %.*s call-id=%.*s",
+			 PL_FMT(msg->method), PL_FMT(msg->call_id));
 	}
 }
 

@@ -102,6 +102,66 @@ void sip_ed_delete_hdr(struct sip_editor *ed, const struct sip_msg *msg,
 	sip_ed_delete(ed, start + (size_t)(msg->buf - ed->base), end - start);
 }
 
+static bool listed(const int *idx, unsigned n, unsigned i)
+{
+	for (unsigned k = 0; k < n; k++)
+		if (idx[k] == (int)i)
+			return true;
+	return false;
+}
+
+void sip_ed_delete_hdrs(struct sip_editor *ed, const struct sip_msg *msg,
+			const int *idx, unsigned n)
+{
+	uint32_t done_lines[16];
+	unsigned ndone = 0;
+
+	for (unsigned k = 0; k < n; k++) {
+		const struct sip_hdr *h = &msg->hdrs[idx[k]];
+		unsigned first = (unsigned)idx[k] - h->index, dropped = 0;
+		bool seen = false;
+
+		for (unsigned d = 0; d < ndone; d++)
+			seen |= done_lines[d] == h->line_off;
+		if (seen)
+			continue;
+		if (ndone < 16)
+			done_lines[ndone++] = h->line_off;
+		for (unsigned v = 0; v < h->nvalues; v++)
+			dropped += listed(idx, n, first + v);
+		if (dropped == h->nvalues) {
+			sip_ed_delete(ed, h->line_off, h->line_len);
+			continue;
+		}
+		{
+			/* Rewrite the line with the values that stay. */
+			char line[2048];
+			size_t len = 0;
+			int r = snprintf(line, sizeof(line), "%.*s: ",
+					 PL_FMT(h->name));
+			bool any = false;
+
+			len = r > 0 ? (size_t)r : 0;
+			for (unsigned v = 0; v < h->nvalues && len < sizeof(line); v++) {
+				const struct sip_hdr *hv = &msg->hdrs[first + v];
+				if (listed(idx, n, first + v))
+					continue;
+				r = snprintf(line + len, sizeof(line) - len, "%s%.*s",
+					     any ? ", " : "", PL_FMT(hv->value));
+				len += r > 0 ? (size_t)r : 0;
+				any = true;
+			}
+			if (len >= sizeof(line)) {
+				ed->err = ENOSPC;
+				return;
+			}
+			sip_ed_replace(ed, (struct pl){ msg->buf + h->line_off,
+							h->line_len },
+				       "%.*s\r\n", (int)len, line);
+		}
+	}
+}
+
 size_t sip_ed_hdr_start(const struct sip_msg *msg)
 {
 	const char *eol = memchr(msg->buf, '\n', msg->len);

@@ -44,6 +44,12 @@ void sip_ed_delete(struct sip_editor *ed, size_t off, size_t len);
 /* Delete one header value; the whole line when it is the only value. */
 void sip_ed_delete_hdr(struct sip_editor *ed, const struct sip_msg *msg,
 		       unsigned idx);
+/* Delete several header values at once (e.g. our own Route entries).
+ * Values sharing a line are handled together: the line is dropped when
+ * all its values go, else rewritten with the values that stay, so edits
+ * never overlap. idx lists entry indexes into msg->hdrs. */
+void sip_ed_delete_hdrs(struct sip_editor *ed, const struct sip_msg *msg,
+			const int *idx, unsigned n);
 /* Offset where new header lines go: right after the start line. */
 size_t sip_ed_hdr_start(const struct sip_msg *msg);
 

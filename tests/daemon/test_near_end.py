@@ -151,6 +151,19 @@ def test_two_faces_and_relay_across_the_local_nat(static_daemon):
     assert f"c=IN IP4 {PUBLIC}" in ok.body and "127.0.0.2" not in ok.body.split("s=-")[1]
     assert api(d, "/api/status")["near_end_nat"]["public_ip"] == PUBLIC
 
+    # The remote phone writes its route set (both of our entries) on ONE
+    # Route line, as SIPp and many phones do: ACK and BYE must still pass.
+    route = ", ".join(reversed(ok.all("Record-Route")))
+    for method, cseq in (("ACK", remote.cseq), ("BYE", remote.cseq + 1)):
+        remote.send(f"{method} sip:bob@127.0.0.2:{lan.port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{remote.port};branch=z9hG4bK{method}1;rport\r\n"
+                    f"Route: {route}\r\n"
+                    f"From: {ok.get('From')}\r\nTo: {ok.get('To')}\r\n"
+                    f"Call-ID: {ok.get('Call-ID')}\r\nCSeq: {cseq} {method}\r\n"
+                    "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        got = recv_req(lan, method)
+        assert not got.all("Route"), got.all("Route")
+
 
 @pytest.fixture
 def stun_daemon(request):

@@ -95,7 +95,7 @@ static void test_defaults(void **state)
 	assert_int_equal(conf.subnets[0].prefix, 8);
 	assert_int_equal(conf.subnets_line, 0);
 	assert_int_equal(conf.ndomains, 0);
-	assert_int_equal(conf.keepalive_interval, 20);
+	assert_int_equal(conf.keepalive_interval, 15);
 	assert_true(conf.relay);
 	assert_int_equal(conf.rtp_port_min, 30000);
 	assert_int_equal(conf.rtp_port_max, 31000);
