@@ -13,7 +13,9 @@ Every SIPp run and capture is registered with the test's report, so a
 failing test shows the SIP messages of each party (see conftest.py).
 """
 
+import json
 import os
+import time
 
 import sipp
 
@@ -58,18 +60,22 @@ class LabEnv:
 
     # -- registration -------------------------------------------------------
     def register(self, host, user, password=None, port=SIP_PORT,
-                 expires=3600, expect_ok=True, transport="u1", via_port=None):
+                 expires=3600, expect_ok=True, transport="u1", via_port=None,
+                 scenario=None, keys=None):
         """REGISTER user from host:port; asserts the run's outcome.
         transport: SIPp -t value ("u1" UDP, "t1" TCP); via_port: the port
-        the Via claims (default: the real one)."""
+        the Via claims (default: the real one); scenario/keys: another
+        register scenario (e.g. register_stun.xml) and its extra -key's."""
         password = USERS[user] if password is None else password
-        scen = "register.xml" if expect_ok else "register_refused.xml"
+        scen = scenario or ("register.xml" if expect_ok
+                            else "register_refused.xml")
+        k = {"domain": DOMAIN, "expires": expires,
+             "via_port": via_port or port}
+        k.update(keys or {})
         s = self.sipp(host, scen, "reg-" + user, remote=self.proxy, port=port,
                       service=user, auth=(user, password), timeout=10,
                       auth_uri=auth_uri("sip:%s" % DOMAIN),
-                      transport=transport,
-                      keys={"domain": DOMAIN, "expires": expires,
-                            "via_port": via_port or port})
+                      transport=transport, keys=k)
         rc = s.run()
         assert rc == 0, "%s of %s from %s: SIPp exit %s (see sipp %s)" % (
             "REGISTER" if expect_ok else "refused REGISTER", user, host, rc,
@@ -78,34 +84,99 @@ class LabEnv:
 
     # -- callee side ----------------------------------------------------------
     def uas(self, host, user, scenario="uas.xml", port=SIP_PORT,
-            answer_ms=300, timeout=25):
-        """Start a UAS on host:port (background); wait_ok() it later."""
+            answer_ms=300, timeout=25, keys=None):
+        """Start a UAS on host:port (background); wait_ok() it later.
+        keys: extra -key's of the scenario."""
+        k = {"user": user}
+        k.update(keys or {})
         s = self.sipp(host, scenario, "uas-" + user, port=port,
                       media_port=MEDIA_PORT, pause_ms=answer_ms,
-                      timeout=timeout, keys={"user": user})
+                      timeout=timeout, keys=k)
         return s.start()
 
     def phone(self, host, user, scenario="uas.xml", port=SIP_PORT,
-              answer_ms=300, timeout=25):
+              answer_ms=300, timeout=25, keys=None):
         """A registered phone: REGISTER run, then a UAS on the same port."""
         self.register(host, user, port=port)
-        return self.uas(host, user, scenario, port, answer_ms, timeout)
+        return self.uas(host, user, scenario, port, answer_ms, timeout, keys)
 
     # -- caller side ----------------------------------------------------------
+    def caller(self, host, target, user, duration_ms=3000,
+               scenario="uac.xml", port=SIP_PORT, timeout=25, auth=True,
+               keys=None):
+        """A caller run (not started): sip:target@domain from host as
+        user; auth=False for a peer trusted by address (the gateway)."""
+        k = {"domain": DOMAIN, "user": user}
+        k.update(keys or {})
+        return self.sipp(host, scenario, "uac-%s-to-%s" % (user, target),
+                         remote=self.proxy, port=port, media_port=MEDIA_PORT,
+                         service=target,
+                         auth=(user, USERS[user]) if auth else None,
+                         pause_ms=duration_ms, timeout=timeout,
+                         auth_uri=auth_uri("sip:%s@%s" % (target, DOMAIN)),
+                         keys=k)
+
     def call(self, host, target, user, duration_ms=3000, scenario="uac.xml",
-             port=SIP_PORT, timeout=25, expect_ok=True):
+             port=SIP_PORT, timeout=25, expect_ok=True, auth=True, keys=None):
         """Call sip:target@domain from host as user (auth as user)."""
-        s = self.sipp(host, scenario, "uac-%s-to-%s" % (user, target),
-                      remote=self.proxy, port=port, media_port=MEDIA_PORT,
-                      service=target, auth=(user, USERS[user]),
-                      pause_ms=duration_ms, timeout=timeout,
-                      auth_uri=auth_uri("sip:%s@%s" % (target, DOMAIN)),
-                      keys={"domain": DOMAIN, "user": user})
+        s = self.caller(host, target, user, duration_ms, scenario, port,
+                        timeout, auth, keys)
         rc = s.run()
         if expect_ok:
             assert rc == 0, ("call %s -> %s from %s: caller SIPp exit %s "
                              "(see sipp %s)" % (user, target, host, rc, s.name))
         return s
+
+    def call_watched(self, host, target, user, interval=0.4, **kw):
+        """As call(), but samples pinhole's /api/calls while the caller
+        runs (a relayed session is gone after the BYE). Returns (caller run,
+        {call_id: last sample of that media session})."""
+        expect_ok = kw.pop("expect_ok", True)
+        s = self.caller(host, target, user, **kw).start(wait_bound=False)
+        seen = self.watch_relay(s, interval)
+        rc = s.wait()
+        if expect_ok:
+            assert rc == 0, ("call %s -> %s from %s: caller SIPp exit %s "
+                             "(see sipp %s)" % (user, target, host, rc, s.name))
+        return s, seen
+
+    def watch_relay(self, run, interval=0.4, pinhole=None):
+        """Poll /api/calls until run's process ends; keep each media
+        session's last sample (entries with "streams")."""
+        ph = pinhole or self.pinhole
+        seen = {}
+        samples = []
+        self.report.add("relay samples (/api/calls)",
+                        lambda: "\n".join(samples[-6:]))
+        while run.proc.running():
+            try:
+                calls = ph.api("/api/calls")
+            except Exception as e:         # keep watching; report it
+                samples.append("error: %s" % e)
+                calls = []
+            for c in calls:
+                if "streams" in c and c.get("call_id"):
+                    seen[c["call_id"]] = c
+            if calls:
+                samples.append(json.dumps(calls))
+            time.sleep(interval)
+        return seen
+
+    def assert_relay_streams(self, seen, nstreams=1, minimum=25):
+        """Some relayed session had >= nstreams streams, each with >=
+        minimum packets received by the relay from BOTH parties (so the
+        media did go through pinhole's relay). Returns that session."""
+        def ok(sess):
+            sts = sess.get("streams") or []
+            good = [st for st in sts
+                    if st["a"]["rx_packets"] >= minimum
+                    and st["b"]["rx_packets"] >= minimum]
+            return len(good) >= nstreams
+        hits = [s for s in seen.values() if ok(s)]
+        assert hits, ("no relayed session with %d stream(s) carrying >= %d "
+                      "packets from each side; sessions seen: %s" % (
+                          nstreams, minimum, json.dumps(seen, indent=1)))
+        return hits[0]
 
     def wait_ok(self, *runs):
         for s in runs:
@@ -114,10 +185,13 @@ class LabEnv:
                 s.name, rc, s.name)
 
     # -- media ------------------------------------------------------------------
-    def capture(self, *hosts):
+    def capture(self, *hosts, snaplen=256):
+        """tcpdump at each host (snaplen 256 keeps RTP headers; a larger
+        one keeps whole SIP messages, e.g. to time a re-INVITE)."""
         caps = {}
         for h in hosts:
-            c = sipp.Capture(self.topo[h], self.workdir, self._name("cap", h))
+            c = sipp.Capture(self.topo[h], self.workdir, self._name("cap", h),
+                             snaplen=snaplen)
             self.report.add("rtp flows at " + h,
                             lambda c=c: _flows_text(c))
             caps[h] = c.start()

@@ -10,6 +10,7 @@ import socket
 import struct
 from collections import namedtuple
 
+# ts: capture time in seconds (float, with the fraction)
 Udp = namedtuple("Udp", "ts src sport dst dport payload")
 
 MAGICS = {
@@ -28,9 +29,11 @@ def read_udp(path):
     if endian is None:
         raise ValueError("%s: not a pcap file" % path)
     linktype = struct.unpack(endian + "I", data[20:24])[0]
+    frac_div = 1e9 if data[:4] in (b"\x4d\x3c\xb2\xa1",
+                                   b"\xa1\xb2\x3c\x4d") else 1e6
     off = 24
     while off + 16 <= len(data):
-        ts, _frac, incl, _orig = struct.unpack(endian + "IIII",
+        ts, frac, incl, _orig = struct.unpack(endian + "IIII",
                                                data[off:off + 16])
         off += 16
         pkt = data[off:off + incl]
@@ -65,7 +68,7 @@ def read_udp(path):
         dst = socket.inet_ntoa(ip[16:20])
         sport, dport, ulen = struct.unpack("!HHH", ip[ihl:ihl + 6])
         payload = ip[ihl + 8:ihl + ulen] if ulen >= 8 else b""
-        yield Udp(ts, src, sport, dst, dport, payload)
+        yield Udp(ts + frac / frac_div, src, sport, dst, dport, payload)
 
 
 def is_rtp(payload):
