@@ -551,16 +551,26 @@ static bool need_relay(const struct nat_party *a, const struct nat_party *b)
 	return nated(a) || nated(b);
 }
 
+/* What every message crossing us gets when NAT traversal is on: the
+ * Contact of a NAT'ed sender fixed. false when NAT traversal is off. */
+static bool contact_edits(struct sip_editor *ed, const struct sip_msg *msg,
+			  const struct nat_party *from)
+{
+	if (!N.conf->nat_enabled)
+		return false;
+	if (target_refresh(msg))
+		fix_contact(ed, msg, from);
+	return true;
+}
+
 int nat_request_edits(struct sip_editor *ed, const struct sip_msg *msg,
 		      const struct nat_party *from, const struct nat_party *to)
 {
 	struct media_session *s;
 	enum relay_side side;
 
-	if (!N.conf->nat_enabled)
+	if (!contact_edits(ed, msg, from))
 		return 0;
-	if (target_refresh(msg))
-		fix_contact(ed, msg, from);
 	if (msg->method_id == SIP_BYE) {
 		nat_dialog_end(msg->call_id);
 		return 0;
@@ -587,10 +597,8 @@ int nat_response_edits(struct sip_editor *ed, const struct sip_msg *msg,
 	struct media_session *s;
 	enum relay_side side;
 
-	if (!N.conf->nat_enabled)
+	if (!contact_edits(ed, msg, from))
 		return 0;
-	if (target_refresh(msg))
-		fix_contact(ed, msg, from);
 	s = session_find(msg->call_id);
 	if (!s)
 		return 0;

@@ -71,11 +71,7 @@ def two_devices(port, user):
 
 
 def test_fork_first_200_wins_other_cancelled(users):
-    c1, c2 = two_devices(users.port, "carol")
-    bob = UA(users.port, "bob")
-    invite(bob, "carol")
-    i1 = recv_request(c1, "INVITE")
-    i2 = recv_request(c2, "INVITE")
+    bob, c1, c2, i1, i2 = fork_to_two(users)
     answer(c1, i1, 180, "Ringing", tag="c1")
     answer(c2, i2, 180, "Ringing", tag="c2")
     assert recv_status(bob, 180)
@@ -111,34 +107,27 @@ def test_fork_first_200_wins_other_cancelled(users):
     assert recv_status(c2, 200)
 
 
-def test_fork_best_response_6xx_over_4xx(users):
+def fork_to_two(users):
+    """bob calls carol, who has two devices; returns them and their INVITEs."""
     c1, c2 = two_devices(users.port, "carol")
     bob = UA(users.port, "bob")
     invite(bob, "carol")
-    i1 = recv_request(c1, "INVITE")
-    i2 = recv_request(c2, "INVITE")
-    answer(c1, i1, 486, "Busy Here", tag="c1")
-    answer(c2, i2, 603, "Decline", tag="c2")
-    assert bob.final().status == 603
+    return bob, c1, c2, recv_request(c1, "INVITE"), recv_request(c2, "INVITE")
 
 
-def test_fork_lowest_class(users):
-    c1, c2 = two_devices(users.port, "carol")
-    bob = UA(users.port, "bob")
-    invite(bob, "carol")
-    i1 = recv_request(c1, "INVITE")
-    i2 = recv_request(c2, "INVITE")
-    answer(c1, i1, 503, "Unavailable", tag="c1")
-    answer(c2, i2, 486, "Busy Here", tag="c2")
-    assert bob.final().status == 486
+@pytest.mark.parametrize("first,second,best", [
+    ((486, "Busy Here"), (603, "Decline"), 603),       # 6xx wins
+    ((503, "Unavailable"), (486, "Busy Here"), 486),   # lowest class
+])
+def test_fork_best_response(users, first, second, best):
+    bob, c1, c2, i1, i2 = fork_to_two(users)
+    answer(c1, i1, first[0], first[1], tag="c1")
+    answer(c2, i2, second[0], second[1], tag="c2")
+    assert bob.final().status == best
 
 
 def test_cancel_before_answer(users):
-    c1, c2 = two_devices(users.port, "carol")
-    bob = UA(users.port, "bob")
-    invite(bob, "carol")
-    i1 = recv_request(c1, "INVITE")
-    i2 = recv_request(c2, "INVITE")
+    bob, c1, c2, i1, i2 = fork_to_two(users)
     answer(c1, i1, 180, "Ringing", tag="c1")
     answer(c2, i2, 180, "Ringing", tag="c2")
     r180 = recv_status(bob, 180)
