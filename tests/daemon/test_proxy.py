@@ -169,3 +169,39 @@ def test_unanswered_branch_times_out_408(users):
     assert recv_request(mute, "INVITE")
     r = bob.final(timeout=40)
     assert r.status == 408
+
+
+def test_loop_detected_482(users):
+    """A request that comes back to us unchanged (our Via with the same
+    loop hash on it) is a loop: 482. Built by sending pinhole its own
+    forwarded request back."""
+    carol = UA(users.port, "carol")
+    assert carol.register().status == 200
+    bob = UA(users.port, "bob")
+    invite(bob, "carol")
+    inv = recv_request(carol, "INVITE")
+    # carol's "phone" sends the INVITE it got straight back to pinhole
+    looped = inv.raw.replace(f"sip:carol@127.0.0.1:{carol.port}".encode(),
+                             b"sip:carol@example.com", 1)
+    carol.send(looped)
+    r = carol.final()
+    assert r.status == 482, r
+
+
+def test_strict_route_compatibility(users):
+    """An RFC 2543 strict router puts our Record-Route URI in the
+    Request-URI and the real target in the last Route: pinhole restores
+    the Request-URI (RFC 3261 16.4) and forwards to it."""
+    carol = UA(users.port, "carol")
+    assert carol.register().status == 200
+    bob = UA(users.port, "bob")
+    target = f"sip:carol@127.0.0.1:{carol.port}"
+    bob.send(f"BYE sip:127.0.0.1:{users.port} SIP/2.0\r\n"
+             f"Via: SIP/2.0/UDP 127.0.0.1:{bob.port};branch=z9hG4bKstrict1;rport\r\n"
+             f"Route: <{target}>\r\n"
+             "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:carol@example.com>;tag=c1\r\n"
+             "Call-ID: strict-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\n"
+             "Content-Length: 0\r\n\r\n")
+    bye = recv_request(carol, "BYE")
+    assert bye.first.startswith(f"BYE {target} SIP/2.0"), bye.first
+    assert not bye.all("Route")

@@ -145,13 +145,9 @@ def pinhole(topo, workdir, lab_report, _test_procs):
         ph.user_add(user, password)
     ph.start()
     yield ph
-    died = (ph.proc is not None and not ph.running()
-            and not topo.lab.closed)
-    rc = ph.proc.popen.returncode if died else None
-    ph.stop()
-    if died:
-        pytest.fail("pinhole died during the test (exit %s); log: %s"
-                    % (rc, ph.logs[-1]))
+    failure = ph.stop_after_test(topo.lab.closed)
+    if failure:
+        pytest.fail(failure)
 
 
 @pytest.fixture

@@ -138,6 +138,17 @@ class Pinhole:
     def running(self):
         return self.proc is not None and self.proc.running()
 
+    def stop_after_test(self, lab_closed):
+        """Fixture teardown: stop; return a failure text when the daemon
+        had died during the test (a crash must fail the test), else None."""
+        died = self.proc is not None and not self.running() and not lab_closed
+        rc = self.proc.popen.returncode if died else None
+        self.stop()
+        if died:
+            return ("pinhole died during the test (exit %s); log: %s"
+                    % (rc, self.logs[-1]))
+        return None
+
     def assert_running(self):
         if not self.running():
             rc = self.proc.popen.returncode if self.proc else None

@@ -88,14 +88,10 @@ def start_pinhole(topo, workdir, lab_report, _test_procs):
         started.append(ph)
         return ph
     yield start
-    for ph in started:
-        died = (ph.proc is not None and not ph.running()
-                and not topo.lab.closed)
-        rc = ph.proc.popen.returncode if died else None
-        ph.stop()
-        if died:
-            pytest.fail("pinhole died during the test (exit %s); log: %s"
-                        % (rc, ph.logs[-1]))
+    failures = [f for f in (ph.stop_after_test(topo.lab.closed)
+                            for ph in started) if f]
+    if failures:
+        pytest.fail("; ".join(failures))
 
 
 @pytest.fixture
