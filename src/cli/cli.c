@@ -1094,6 +1094,53 @@ static void print_status(json_t *status)
 	}
 }
 
+/* Findings about the registered phones, each with what to do. */
+static void doctor_phones(const char *body)
+{
+	json_t *rows = json_loads(body, 0, NULL), *b;
+	unsigned counts[4] = { 0 }, findings = 0;
+	static const char *const verdicts[] = { "local", "public", "behind-nat",
+						"nonat-suspect" };
+	size_t i;
+
+	printf("\n== phones\n");
+	if (!json_is_array(rows)) {
+		printf("  (GET /api/registrations did not answer a list)\n");
+		json_decref(rows);
+		return;
+	}
+	json_array_foreach(rows, i, b) {
+		const char *v = json_string_value(json_object_get(b, "verdict"));
+		const char *aor = json_string_value(json_object_get(b, "aor"));
+		const char *why = json_string_value(json_object_get(b, "nat_reason"));
+		const char *pub = json_string_value(json_object_get(b, "public"));
+
+		for (unsigned k = 0; k < 4; k++)
+			if (v && strcmp(v, verdicts[k]) == 0)
+				counts[k]++;
+		if (v && strcmp(v, "nonat-suspect") == 0) {
+			findings++;
+			printf("  ! %s: %s.\n    Fix: disable the SIP ALG on the "
+			       "router in front of it (seen as %s), or STUN/ICE on "
+			       "the phone (its media is relayed meanwhile).\n",
+			       aor ? aor : "?",
+			       why ? why : "looks public but is not",
+			       pub ? pub : "?");
+		}
+		if (json_is_false(json_object_get(b, "reachable"))) {
+			findings++;
+			printf("  ! %s at %s does not answer keepalives: calls to it "
+			       "will fail.\n    Fix: lower [nat] keepalive_interval, "
+			       "or make the phone register over TCP.\n",
+			       aor ? aor : "?", pub ? pub : "?");
+		}
+	}
+	printf("  %zu binding(s): %u local, %u public, %u behind NAT, %u "
+	       "suspect%s\n", json_array_size(rows), counts[0], counts[1],
+	       counts[2], counts[3], findings ? "" : "; no findings");
+	json_decref(rows);
+}
+
 static int cmd_doctor(int argc, char **argv, const char *path)
 {
 	struct conf conf;
@@ -1102,6 +1149,7 @@ static int cmd_doctor(int argc, char **argv, const char *path)
 	bool opened;
 	unsigned nerrors;
 	int status, failed = 0;
+	bool up = false;
 
 	if (argc != 1) {
 		fprintf(stderr, "pinhole: usage: doctor\n");
@@ -1121,6 +1169,7 @@ static int cmd_doctor(int argc, char **argv, const char *path)
 	} else {
 		json_t *json = json_loads(body, 0, NULL);
 
+		up = true;
 		if (status == 200 && json) {
 			printf("status:\n");
 			print_status(json);
@@ -1149,19 +1198,21 @@ static int cmd_doctor(int argc, char **argv, const char *path)
 			}
 			json_decref(alarms);
 			free(body);
+			body = NULL;
 		}
 	}
 
-	printf("\n== not implemented yet in doctor\n"
-	       "  These diagnoses (DESIGN.md section 5) are not run by this\n"
-	       "  version; only the config check and the daemon's own alarms\n"
-	       "  above are:\n"
-	       "  - users that used to register and stopped; auth refusals\n"
-	       "  - SIP ALG / phone-side STUN detection (nonat-suspect)\n"
-	       "  - unanswered keepalives (closed pinholes toward phones)\n"
-	       "  - one-way media on relay ports\n"
-	       "  - public_ip compared with what STUN reports\n"
-	       "  - per-endpoint NAT behaviour (cone or symmetric)\n");
+	if (up && !daemon_request(&conf, "GET", "/api/registrations",
+				     &status, &body, false))
+		doctor_phones(body);
+	free(body);
+
+	printf("\n== not run by this version\n"
+	       "  - phones that used to register and stopped\n"
+	       "  - per-endpoint NAT behaviour (cone or symmetric)\n"
+	       "  - reachability of the SIP port and RTP range from outside\n"
+	       "    (needs a STUN server with RFC 5780 support)\n"
+	       "  - RTP range overlap between HA nodes\n");
 	return failed;
 }
 

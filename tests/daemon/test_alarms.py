@@ -97,3 +97,19 @@ def test_one_way_media_alarm(nat_daemon):
     rb.close()
     assert found, [a["code"] for a in alarms(d)]
     assert "caller" in found[0]["text"] and f"127.0.0.1:{alice.port}" in found[0]["text"]
+
+
+def test_doctor_reports_findings(nat_daemon):
+    """`pinhole doctor` names the suspect phone with the fix, and says
+    what it did not check."""
+    d = nat_daemon
+    ua = UA(d.port, "alice")
+    ua.call_id = "doctor-1@192.168.1.5"
+    assert ua.register().status == 200
+    bob = UA(d.port, "bob")
+    assert bob.register().status == 200
+    out = d.cli("doctor", check=False).stdout
+    assert "alice@example.com" in out and "SIP ALG" in out
+    assert "1 public" in out and "1 suspect" in out
+    assert "not run by this version" in out
+    assert "nonat-suspect" in out          # the alarm is listed too
