@@ -605,14 +605,12 @@ static unsigned send_branches(struct txn *txn, const struct sip_msg *msg,
 /* Send one branch per target; answer ourselves when none could be sent. */
 static void fork_targets(struct txn *txn, const struct sip_msg *msg,
 			 const struct tp_flow *flow,
-			 const struct sockaddr_storage *local,
 			 const struct target *targets, unsigned ntargets,
 			 struct fwd *tmpl)
 {
 	bool no_media = false;
 	struct pcall *pc = pcall_attach(txn, msg, tmpl);
 
-	(void)local;
 	if (!pc) {
 		reply(msg, flow, txn, 500, "Out Of Memory", NULL);
 		return;
@@ -1195,10 +1193,8 @@ static bool creates_dialog(const struct sip_msg *msg)
 
 /* Stateless forwarding of an ACK for a 2xx (or of an ACK we have no txn
  * for) along its Route set / Request-URI. */
-static void forward_stateless(const struct sip_msg *msg,
-			      const struct tp_flow *flow,
-			      const struct sockaddr_storage *local,
-			      struct fwd *f, const struct sip_uri *next)
+static void forward_stateless(const struct sip_msg *msg, struct fwd *f,
+			      const struct sip_uri *next)
 {
 	struct target t;
 	char branch[64];
@@ -1330,7 +1326,7 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		if (next == &msg->ruri && uri_is_ours(&msg->ruri) &&
 		    !msg->ruri.user.l)
 			return;	/* ACK for a response we generated */
-		forward_stateless(msg, flow, local, &f, next);
+		forward_stateless(msg, &f, next);
 		return;
 	}
 
@@ -1452,7 +1448,7 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		snprintf(t->label, sizeof(t->label), "%.*s",
 			 PL_FMT(route.uri_str));
 		f.record_route = creates_dialog(msg);
-		fork_targets(txn, msg, flow, local, targets, 1, &f);
+		fork_targets(txn, msg, flow, targets, 1, &f);
 		return;
 	}
 
@@ -1469,7 +1465,7 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 				return;
 			}
 			snprintf(t->label, sizeof(t->label), "%s", f.strict_ruri);
-			fork_targets(txn, msg, flow, local, targets, 1, &f);
+			fork_targets(txn, msg, flow, targets, 1, &f);
 			return;
 		}
 	}
@@ -1532,7 +1528,7 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 			return;
 		}
 		f.record_route = creates_dialog(msg);
-		fork_targets(txn, msg, flow, local, targets, ntargets, &f);
+		fork_targets(txn, msg, flow, targets, ntargets, &f);
 		return;
 	}
 
@@ -1563,7 +1559,7 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 			return;
 		}
 		f.record_route = creates_dialog(msg);
-		fork_targets(txn, msg, flow, local, targets, 1, &f);
+		fork_targets(txn, msg, flow, targets, 1, &f);
 	}
 }
 

@@ -166,7 +166,7 @@ size_t sip_ed_hdr_start(const struct sip_msg *msg)
 {
 	const char *eol = memchr(msg->buf, '\n', msg->len);
 
-	return (size_t)(msg->buf - msg->buf) + (eol ? (size_t)(eol - msg->buf) + 1 : 0);
+	return eol ? (size_t)(eol - msg->buf) + 1 : 0;
 }
 
 void sip_ed_fix_content_length(struct sip_editor *ed, const struct sip_msg *msg)

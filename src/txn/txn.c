@@ -155,8 +155,7 @@ struct txn *txn_find_request(const struct sip_msg *msg)
 
 	if (msg->method_id == SIP_ACK)
 		return NULL;
-	len = make_key(msg, msg->method_id == SIP_METHOD_OTHER ?
-			       SIP_METHOD_OTHER : msg->method_id, key, sizeof(key));
+	len = make_key(msg, msg->method_id, key, sizeof(key));
 	if (!len)
 		return NULL;
 	t = find_key(key, len);
