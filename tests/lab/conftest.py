@@ -15,6 +15,7 @@ module teardown; the atexit hook and SIGTERM handler cover interrupted runs;
 namespaces left by a dead earlier run are removed at session start.
 """
 
+import fcntl
 import os
 import signal
 import sys
@@ -40,9 +41,27 @@ def _on_sigterm(signum, frame):
     raise KeyboardInterrupt("SIGTERM")
 
 
+_LAB_LOCK = "/run/pinhole-lab.lock"
+_lock_fd = None
+
+
+def _take_lab_lock():
+    """One lab at a time on this machine: namespace names are fixed, so two
+    concurrent runs would tear each other's topology down. Waits."""
+    global _lock_fd
+    _lock_fd = os.open(_LAB_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(_lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.stderr.write("lab: another lab run holds %s; waiting\n"
+                         % _LAB_LOCK)
+        fcntl.flock(_lock_fd, fcntl.LOCK_EX)
+
+
 def pytest_sessionstart(session):
     if os.geteuid() != 0:
         return
+    _take_lab_lock()
     removed = labnet.cleanup_stale()
     if removed:
         sys.stderr.write("lab: removed stale namespaces %s\n" % removed)
