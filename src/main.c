@@ -25,6 +25,7 @@
 #include "cli/cli.h"
 #include "conf/conf.h"
 #include "core/loop.h"
+#include "diag/ladder.h"
 #include "log/log.h"
 #include "nat/nat.h"
 #include "proxy/proxy.h"
@@ -97,6 +98,25 @@ static json_t *src_alarms(void *arg)
 	(void)arg;
 	store_alarm_foreach(D.store, 200, alarm_to_json, arr);
 	return arr;
+}
+
+static json_t *src_ladders(void *arg)
+{
+	(void)arg;
+	return ladder_list_json();
+}
+
+static json_t *src_ladder(const char *call_id, void *arg)
+{
+	(void)arg;
+	return ladder_json(call_id);
+}
+
+/* SIP ladders per [admin] ladder_calls; off = no tap on the transport. */
+static void ladder_configure(void)
+{
+	ladder_set_limit(D.conf->ladder_calls);
+	tp_set_tap(D.tp, D.conf->ladder_calls ? ladder_tap : NULL, NULL);
 }
 
 static json_t *src_status(void *arg)
@@ -259,6 +279,7 @@ static int do_reload(char *msg, size_t cap)
 	proxy_set_conf(nc);
 	reg_set_conf(nc);
 	nat_set_conf(nc);
+	ladder_configure();
 	log_set_level((enum log_level)nc->log_level);
 	snprintf(msg, cap, "reloaded %s%s", D.conf_path, restart);
 	log_notice("main", "%s", msg);
@@ -298,6 +319,8 @@ static int run_daemon(void)
 		.calls = src_calls,
 		.alarms = src_alarms,
 		.status = src_status,
+		.ladders = src_ladders,
+		.ladder = src_ladder,
 		.metrics = src_metrics,
 		.set_loglevel = src_loglevel,
 		.reload = src_reload,
@@ -340,6 +363,7 @@ static int run_daemon(void)
 			D.conf->listen, D.conf->port, strerror(err));
 		return 1;
 	}
+	ladder_configure();
 	{
 		struct relay_config rc;
 		const char *bind_ip = D.conf->relay_address[0] ? D.conf->relay_address
@@ -394,6 +418,7 @@ static int run_daemon(void)
 	nat_close();
 	relay_destroy(D.relay);
 	tp_destroy(D.tp);
+	ladder_close();
 	loop_destroy(D.loop);
 	digest_close();
 	store_close(D.store);

@@ -17,7 +17,9 @@
  * larger). No endpoint reads a body: parameters are in the query string.
  *
  * Routes (DESIGN.md section 3): GET /api/{registrations,calls,alarms,status}
- * (JSON), GET /metrics (Prometheus text), POST /api/loglevel?level=X,
+ * (JSON), GET /api/ladders and GET /api/calls/ladder?call_id=X (the SIP
+ * ladders, diag/ladder.h), GET /metrics (Prometheus text),
+ * POST /api/loglevel?level=X,
  * POST /api/reload, and the diagnostics page: GET / plus its CSS and JS
  * (page.h; files compiled in, nothing read from disk). A NULL callback
  * answers 404, a wrong method 405 with Allow, a callback failure 500;
@@ -333,6 +335,31 @@ static enum MHD_Result route_reload(struct admin *admin,
 			 json_pack("{s:b,s:s}", "ok", 1, "message", msg));
 }
 
+/* One call's SIP ladder: the Call-ID is a query parameter because it may
+ * hold any character ('/', '@', '%'); microhttpd decodes it. */
+static enum MHD_Result route_ladder(struct admin *admin,
+				    struct MHD_Connection *conn, bool get)
+{
+	const char *call_id;
+	json_t *json;
+
+	if (!admin->sources.ladder)
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+	if (!get)
+		return send_not_allowed(conn, "GET, HEAD");
+	call_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+					      "call_id");
+	if (!call_id || !*call_id)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "missing parameter: call_id");
+	json = admin->sources.ladder(call_id, admin->sources.arg);
+	if (!json)
+		return send_error(conn, MHD_HTTP_NOT_FOUND,
+				  "no ladder for this Call-ID (only the last "
+				  "[admin] ladder_calls calls are kept; 0 = off)");
+	return send_json(conn, MHD_HTTP_OK, json);
+}
+
 /* The page's own files, or NULL. */
 static const struct admin_asset *find_asset(const char *url)
 {
@@ -394,6 +421,10 @@ static enum MHD_Result dispatch(struct admin *admin,
 		return route_json(conn, get, src->alarms, src->arg);
 	if (strcmp(url, "/api/status") == 0)
 		return route_json(conn, get, src->status, src->arg);
+	if (strcmp(url, "/api/ladders") == 0)
+		return route_json(conn, get, src->ladders, src->arg);
+	if (strcmp(url, "/api/calls/ladder") == 0)
+		return route_ladder(admin, conn, get);
 	if (strcmp(url, "/metrics") == 0)
 		return route_metrics(admin, conn, get);
 	if (strcmp(url, "/api/loglevel") == 0)

@@ -29,6 +29,9 @@ struct admin_sources {
 	json_t *(*calls)(void *arg);		/* GET /api/calls */
 	json_t *(*alarms)(void *arg);		/* GET /api/alarms */
 	json_t *(*status)(void *arg);		/* GET /api/status */
+	json_t *(*ladders)(void *arg);		/* GET /api/ladders */
+	/* GET /api/calls/ladder?call_id=X ; NULL = no ladder for X (404) */
+	json_t *(*ladder)(const char *call_id, void *arg);
 	void (*metrics)(struct admin_text *out, void *arg);	/* GET /metrics */
 	/* POST /api/loglevel?level=debug ; returns 0 or EINVAL */
 	int (*set_loglevel)(const char *level, void *arg);

@@ -69,6 +69,9 @@ void cli_usage(FILE *out)
 	      "  show registrations [--json]\n"
 	      "  show calls [--json]\n"
 	      "  show alarms [--json]      query the running daemon\n"
+	      "  show ladder [CALL-ID] [--json] [--full]\n"
+	      "                            recent calls, or one call's SIP "
+	      "messages\n"
 	      "  reload                    make the daemon re-read its config\n"
 	      "  loglevel LEVEL            set the daemon's log level (error, "
 	      "warning,\n"
@@ -467,6 +470,240 @@ static int print_table(const char *what, json_t *rows)
 	return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* show ladder */
+
+/* "HH:MM:SS.mmm" of unix milliseconds (the date with_date). */
+static void format_ms(long long ms, bool with_date, char *buf, size_t cap)
+{
+	time_t tt = (time_t)(ms / 1000);
+	struct tm tm;
+	char hms[32];
+
+	if (ms <= 0 || !localtime_r(&tt, &tm) ||
+	    !strftime(hms, sizeof(hms), with_date ? "%Y-%m-%d %H:%M:%S" :
+		      "%H:%M:%S", &tm)) {
+		snprintf(buf, cap, "%lld", ms);
+		return;
+	}
+	snprintf(buf, cap, "%s.%03lld", hms, ms % 1000);
+}
+
+/* A string member for display (control characters replaced); "-" when
+ * absent. Free the result. */
+static char *member(json_t *o, const char *key, size_t max)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return cell_dup(v ? v : "-", max);
+}
+
+/* Percent-encode everything but RFC 3986 unreserved characters. */
+static void url_encode(const char *in, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *in && o + 4 < cap; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Recent ladders, newest first: time, kind, count, Call-ID, first line. */
+static void print_ladder_list(json_t *rows)
+{
+	size_t i;
+	json_t *row;
+
+	if (json_array_size(rows) == 0) {
+		printf("no ladders (recording is off with [admin] "
+		       "ladder_calls = 0)\n");
+		return;
+	}
+	printf("%-23s  %-5s  %4s  %-36s  %s\n", "TIME", "KIND", "MSGS",
+	       "CALL-ID", "FIRST LINE");
+	json_array_foreach(rows, i, row) {
+		char when[48];
+		char *kind = member(row, "kind", 8);
+		char *cid = member(row, "call_id", 200);
+		char *first = member(row, "first_line", 120);
+
+		format_ms((long long)json_integer_value(
+				  json_object_get(row, "time")), true, when,
+			  sizeof(when));
+		printf("%-23s  %-5s  %4lld  %-36s  %s\n", when, kind ? kind : "",
+		       (long long)json_integer_value(
+			       json_object_get(row, "messages")),
+		       cid ? cid : "", first ? first : "");
+		free(kind);
+		free(cid);
+		free(first);
+	}
+}
+
+/* The whole text of a message, indented, control characters replaced
+ * line by line (a phone must not reach the terminal). */
+static void print_message_text(const char *text)
+{
+	while (text && *text) {
+		size_t n = strcspn(text, "\r\n");
+		char *line = malloc(n + 1);
+
+		if (line) {
+			memcpy(line, text, n);
+			line[n] = '\0';
+			char *clean = cell_dup(line, n);
+			printf("        | %s\n", clean ? clean : "");
+			free(clean);
+			free(line);
+		}
+		text += n;
+		if (*text == '\r')
+			text++;
+		if (*text == '\n')
+			text++;
+	}
+}
+
+/*
+ * One ladder, a line per message:
+ *   18:40:01.123  udp  127.0.0.1:5060 <- 127.0.0.1:40000  INVITE sip:...
+ * "<-" we received from the remote, "->" we sent to it. The address
+ * columns are padded to the widest so the arrows line up.
+ */
+static void print_ladder(json_t *ld, bool full)
+{
+	json_t *msgs = json_object_get(ld, "messages"), *m;
+	size_t i, lw = 5, rw = 6;
+	long long dropped = (long long)json_integer_value(
+		json_object_get(ld, "dropped"));
+	long long dropped_at = (long long)json_integer_value(
+		json_object_get(ld, "dropped_at"));
+	char *cid = member(ld, "call_id", 400);
+	char when[48];
+
+	format_ms((long long)json_integer_value(json_object_get(ld, "time")),
+		  true, when, sizeof(when));
+	printf("Call-ID %s  (%s, %zu messages kept, %lld dropped, first at "
+	       "%s)\n", cid ? cid : "?",
+	       json_string_value(json_object_get(ld, "kind")) ?
+	       json_string_value(json_object_get(ld, "kind")) : "?",
+	       json_array_size(msgs), dropped, when);
+	free(cid);
+	json_array_foreach(msgs, i, m) {
+		const char *l = json_string_value(json_object_get(m, "local"));
+		const char *r = json_string_value(json_object_get(m, "remote"));
+
+		if (l && strlen(l) > lw)
+			lw = strlen(l);
+		if (r && strlen(r) > rw)
+			rw = strlen(r);
+	}
+	printf("%-12s  %-5s %-*s    %-*s  %s\n", "TIME", "PROTO", (int)lw,
+	       "LOCAL", (int)rw, "REMOTE", "FIRST LINE");
+	json_array_foreach(msgs, i, m) {
+		bool out = strcmp(json_string_value(json_object_get(m, "dir")) ?
+				  json_string_value(json_object_get(m, "dir")) :
+				  "", "out") == 0;
+		char *proto = member(m, "proto", 8);
+		char *l = member(m, "local", 64), *r = member(m, "remote", 64);
+		char *first = member(m, "first_line", 200);
+
+		if (dropped && (long long)i == dropped_at)
+			printf("%-12s  ... %lld messages not kept ...\n", "",
+			       dropped);
+		format_ms((long long)json_integer_value(
+				  json_object_get(m, "t")), false, when,
+			  sizeof(when));
+		printf("%-12s  %-5s %-*s %s %-*s  %s%s\n", when,
+		       proto ? proto : "", (int)lw, l ? l : "",
+		       out ? "->" : "<-", (int)rw, r ? r : "",
+		       first ? first : "",
+		       json_is_true(json_object_get(m, "truncated")) ?
+		       " (cut)" : "");
+		if (full)
+			print_message_text(json_string_value(
+				json_object_get(m, "text")));
+		free(proto);
+		free(l);
+		free(r);
+		free(first);
+	}
+}
+
+/* show ladder [CALL-ID] [--json] [--full] */
+static int cmd_show_ladder(int argc, char **argv, const char *path)
+{
+	const char *call_id = NULL;
+	bool as_json = false, full = false;
+	struct conf conf;
+	char api[1200], enc[1024], *body = NULL;
+	json_t *json;
+	json_error_t jerr;
+	int status;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			as_json = true;
+		else if (strcmp(argv[i], "--full") == 0)
+			full = true;
+		else if (!call_id && strlen(argv[i]) < 256)
+			call_id = argv[i];
+		else
+			return fprintf(stderr, "pinhole: usage: show ladder "
+				       "[CALL-ID] [--json] [--full]\n"), 2;
+	}
+	if (load_conf(path, &conf, false))
+		return 1;
+	if (call_id) {
+		url_encode(call_id, enc, sizeof(enc));
+		snprintf(api, sizeof(api), "/api/calls/ladder?call_id=%s", enc);
+	} else {
+		snprintf(api, sizeof(api), "/api/ladders");
+	}
+	if (daemon_request(&conf, "GET", api, &status, &body, false))
+		return 1;
+	if (status != 200) {
+		if (status != 404)
+			fprintf(stderr, "pinhole: the daemon answered %d to "
+				"GET %s\n", status, api);
+		print_message(stderr, body, NULL);
+		free(body);
+		return 1;
+	}
+	if (as_json) {
+		size_t len = strlen(body);
+
+		printf("%s%s", body, len && body[len - 1] == '\n' ? "" : "\n");
+		free(body);
+		return 0;
+	}
+	json = json_loads(body, 0, &jerr);
+	free(body);
+	if (!json || (call_id ? !json_is_object(json) : !json_is_array(json))) {
+		fprintf(stderr, "pinhole: the daemon's answer to GET %s is not "
+			"what was expected (%s); try --json\n", api,
+			json ? "wrong type" : jerr.text);
+		json_decref(json);
+		return 1;
+	}
+	if (call_id)
+		print_ladder(json, full);
+	else
+		print_ladder_list(json);
+	json_decref(json);
+	return 0;
+}
+
 static int cmd_show(int argc, char **argv, const char *path)
 {
 	const char *what = NULL;
@@ -477,6 +714,8 @@ static int cmd_show(int argc, char **argv, const char *path)
 	json_error_t jerr;
 	int status, rc;
 
+	if (argc > 1 && strcmp(argv[1], "ladder") == 0)
+		return cmd_show_ladder(argc - 1, argv + 1, path);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			as_json = true;
@@ -489,7 +728,8 @@ static int cmd_show(int argc, char **argv, const char *path)
 		      strcmp(what, "calls") != 0 &&
 		      strcmp(what, "alarms") != 0)) {
 		fprintf(stderr, "pinhole: usage: show registrations|calls|"
-			"alarms [--json]\n");
+			"alarms [--json] | show ladder [CALL-ID] [--json] "
+			"[--full]\n");
 		return 2;
 	}
 	if (load_conf(path, &conf, false))

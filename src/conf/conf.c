@@ -405,6 +405,8 @@ static const struct key_def keys[] = {
 	KEY("store", "node_id", K_NODE_ID, node_id),
 
 	KEY("admin", "http", K_ADMIN, admin_http),
+	NUM("admin", "ladder_calls", K_UINT, ladder_calls, 0, 100000,
+	    "calls, 0 = off"),
 
 	KEY("log", "level", K_LOGLEVEL, log_level),
 };
@@ -1298,6 +1300,7 @@ void conf_defaults(struct conf *conf)
 
 	strcpy(conf->store_path, "var/pinhole.db");
 	strcpy(conf->admin_http, "127.0.0.1:8080");
+	conf->ladder_calls = 200;
 	conf->log_level = LOG_INFO;
 }
 

@@ -80,6 +80,7 @@ struct conf {
 
 	/* [admin] */
 	char admin_http[64];	/* default "127.0.0.1:8080"; empty = off */
+	unsigned ladder_calls;	/* SIP ladders kept, default 200; 0 = off */
 
 	/* [log] */
 	int log_level;		/* enum log_level, default LOG_INFO */

@@ -69,6 +69,8 @@ struct transport {
 	void *arg;
 	tp_stun_fn *stun;
 	void *stun_arg;
+	tp_tap_fn *tap;
+	void *tap_arg;
 	struct sockaddr_storage listen;
 	uint16_t port;
 	int udp_fd;
@@ -116,13 +118,19 @@ static uint64_t addr_hash(const struct sockaddr_storage *sa)
 	return hash_bytes(h, &port, sizeof(port));
 }
 
-static void log_message(const char *dir, enum tp_proto proto,
+/* Every SIP message in or out passes here: the tap, then the debug log.
+ * msg: the parsed message (received and clean) or NULL. */
+static void log_message(struct transport *tp, const char *dir,
+			enum tp_proto proto,
 			const struct sockaddr_storage *local,
 			const struct sockaddr_storage *remote,
-			const char *buf, size_t len)
+			const char *buf, size_t len, const struct sip_msg *msg)
 {
 	char l[ADDR_STRLEN], r[ADDR_STRLEN];
 
+	if (tp->tap)
+		tp->tap(tp->tap_arg, strcmp(dir, "recv") != 0, proto, local,
+			remote, buf, len, msg);
 	if (!log_enabled(LOG_DEBUG))
 		return;
 	addr_str(local, l, sizeof(l));
@@ -148,7 +156,8 @@ static void deliver(struct transport *tp, const char *buf, size_t len,
 	}
 	tp->stats.rx_msgs++;
 	tp->stats.rx_bytes += len;
-	log_message("recv", proto, local, remote, buf, len);
+	log_message(tp, "recv", proto, local, remote, buf, len,
+		    err ? NULL : &rx_msg);
 	if (err)
 		tp->stats.rx_bad++;
 	tp->recv(tp->arg, &rx_msg, err, &flow, local);
@@ -309,8 +318,9 @@ static void conn_read(struct tcp_conn *c)
 				      rx_msg.len;
 			tp->stats.rx_msgs++;
 			tp->stats.rx_bytes += mlen;
-			log_message("recv", TP_TCP, &c->local, &c->remote,
-				    rx_msg.buf, rx_msg.len);
+			log_message(tp, "recv", TP_TCP, &c->local, &c->remote,
+				    rx_msg.buf, rx_msg.len,
+				    err ? NULL : &rx_msg);
 			if (err)
 				tp->stats.rx_bad++;
 			{
@@ -527,11 +537,11 @@ int tp_send(struct transport *tp, struct tp_flow *flow, const char *buf,
 			   (const struct sockaddr *)&flow->remote,
 			   addr_len(&flow->remote)) < 0)
 			err = errno;
-		if (log_enabled(LOG_DEBUG) && len > 2) {
+		if ((tp->tap || log_enabled(LOG_DEBUG)) && len > 2) {
 			tp_local_ip_for(tp, &flow->remote, &local);
 			addr_set_port(&local, tp->port);
-			log_message("send", TP_UDP, &local, &flow->remote, buf,
-				    len);
+			log_message(tp, "send", TP_UDP, &local, &flow->remote,
+				    buf, len, NULL);
 		}
 	} else {
 		struct tcp_conn *c = flow->conn ? conn_by_id(tp, flow->conn)
@@ -545,8 +555,8 @@ int tp_send(struct transport *tp, struct tp_flow *flow, const char *buf,
 		} else {
 			flow->conn = c->id;
 			if (len > 2)
-				log_message("send", TP_TCP, &c->local,
-					    &c->remote, buf, len);
+				log_message(tp, "send", TP_TCP, &c->local,
+					    &c->remote, buf, len, NULL);
 			err = conn_write(c, buf, len);
 			if (err)
 				conn_close(c, strerror(err));
@@ -563,6 +573,12 @@ int tp_send(struct transport *tp, struct tp_flow *flow, const char *buf,
 	tp->stats.tx_msgs++;
 	tp->stats.tx_bytes += len;
 	return 0;
+}
+
+void tp_set_tap(struct transport *tp, tp_tap_fn *fn, void *arg)
+{
+	tp->tap = fn;
+	tp->tap_arg = arg;
 }
 
 void tp_set_stun_handler(struct transport *tp, tp_stun_fn *fn, void *arg)

@@ -64,6 +64,17 @@ bool tp_conn_alive(struct transport *tp, uint32_t conn);
 int tp_local_ip_for(struct transport *tp, const struct sockaddr_storage *dest,
 		    struct sockaddr_storage *local);
 
+/* A tap sees every SIP message received or sent (not CRLF keepalives),
+ * as on the wire: sent = we sent it, local/remote = our address and the
+ * peer's, msg = the parsed message when received and parsed cleanly,
+ * else NULL. It runs on the loop and must be quick. NULL removes it. */
+typedef void (tp_tap_fn)(void *arg, bool sent, enum tp_proto proto,
+			 const struct sockaddr_storage *local,
+			 const struct sockaddr_storage *remote,
+			 const char *buf, size_t len,
+			 const struct sip_msg *msg);
+void tp_set_tap(struct transport *tp, tp_tap_fn *fn, void *arg);
+
 /* STUN (RFC 5389) shares the SIP UDP socket so that the address it learns
  * is the one the local NAT forwards to SIP. Datagrams that look like STUN
  * (first two bits 0, magic cookie) go to this handler instead of SIP. */
