@@ -345,6 +345,7 @@ enum key_kind {
 	K_REDIS,	/* redis://host[:port] or empty */
 	K_NODE_ID,
 	K_LOGLEVEL,
+	K_DIALCODE,	/* feature code: digits, letters, '*', '#', '+' */
 };
 
 struct key_def {
@@ -400,6 +401,9 @@ static const struct key_def keys[] = {
 	NUM("auth", "nonce_lifetime", K_UINT, nonce_lifetime, 10, 86400,
 	    "seconds"),
 
+	KEY("features", "pickup_prefix", K_DIALCODE, pickup_prefix),
+	KEY("features", "group_pickup_code", K_DIALCODE, group_pickup_code),
+
 	KEY("store", "path", K_PATH, store_path),
 	KEY("store", "redis", K_REDIS, redis),
 	KEY("store", "node_id", K_NODE_ID, node_id),
@@ -415,8 +419,8 @@ static const struct key_def keys[] = {
 
 /* Sections in file order of the documentation; "routes" has free keys. */
 static const char *const sections[] = {
-	"sip", "nat", "media", "registrar", "auth", "store", "routes",
-	"admin", "log",
+	"sip", "nat", "media", "registrar", "auth", "features", "store",
+	"routes", "admin", "log",
 };
 
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -924,6 +928,22 @@ static void parse_value(struct parse *p, const struct key_def *k,
 		}
 		copy_str(p, k, value);
 		return;
+	case K_DIALCODE:
+		if (!*value) {
+			ERR(p, "%s is empty: set a code phones can dial, such as "
+			    "*78", k->name);
+			return;
+		}
+		for (const char *c = value; *c; c++) {
+			if (!isalnum((unsigned char)*c) && *c != '*' &&
+			    *c != '#' && *c != '+') {
+				ERR(p, "%s = '%s': use digits, letters, '*', "
+				    "'#' and '+' only", k->name, value);
+				return;
+			}
+		}
+		copy_str(p, k, value);
+		return;
 	case K_LOGLEVEL: {
 		enum log_level level;
 
@@ -1297,6 +1317,9 @@ void conf_defaults(struct conf *conf)
 
 	conf->auth_required = true;
 	conf->nonce_lifetime = 300;
+
+	strcpy(conf->pickup_prefix, "*78");
+	strcpy(conf->group_pickup_code, "*8");
 
 	strcpy(conf->store_path, "var/pinhole.db");
 	strcpy(conf->admin_http, "127.0.0.1:8080");

@@ -69,6 +69,11 @@ struct conf {
 	bool auth_required;	/* default yes */
 	unsigned nonce_lifetime;	/* seconds, default 300 */
 
+	/* [features] */
+	char pickup_prefix[16];	/* directed pickup: prefix + extension,
+				   default "*78" */
+	char group_pickup_code[16];	/* group pickup, default "*8" */
+
 	/* [store] */
 	char store_path[512];	/* default "var/pinhole.db" */
 	char redis[256];

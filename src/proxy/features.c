@@ -206,3 +206,91 @@ const char *features_outcome_name(enum stage_outcome out)
 					     "unreachable", "failed" };
 	return names[out];
 }
+
+bool features_list_has(const char *list, const char *item)
+{
+	size_t ilen = strlen(item);
+	const char *p = list;
+
+	while (ilen && *p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		const char *s = p;
+
+		p += len + (comma ? 1 : 0);
+		while (len && (*s == ' ' || *s == '\t')) {
+			s++;
+			len--;
+		}
+		while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (len == ilen && memcmp(s, item, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+struct scope_walk {
+	const char *user;
+	char *scope;
+	size_t cap, len;
+	unsigned groups;
+};
+
+/* Append one item unless it is there already or would not fit whole. */
+static void scope_add(struct scope_walk *w, const char *item, size_t len)
+{
+	char one[PLAN_SPEC_LEN];
+
+	while (len && (*item == ' ' || *item == '\t')) {
+		item++;
+		len--;
+	}
+	while (len && (item[len - 1] == ' ' || item[len - 1] == '\t'))
+		len--;
+	if (!len || len >= sizeof(one))
+		return;
+	memcpy(one, item, len);
+	one[len] = '\0';
+	if (features_list_has(w->scope, one) ||
+	    w->len + len + 2 > w->cap)
+		return;
+	if (w->len)
+		w->scope[w->len++] = ',';
+	memcpy(w->scope + w->len, one, len + 1);
+	w->len += len;
+}
+
+static void scope_visit(const char *subject, const char *key,
+			const char *value, void *arg)
+{
+	struct scope_walk *w = arg;
+	const char *p = value;
+
+	if (strncmp(subject, "group:", 6) != 0 || strcmp(key, "members") != 0 ||
+	    !features_list_has(value, w->user))
+		return;
+	w->groups++;
+	scope_add(w, subject + 6, strlen(subject + 6));
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		scope_add(w, p, len);
+		p += len + (comma ? 1 : 0);
+	}
+}
+
+unsigned features_pickup_scope(struct store *store, const char *user,
+			       char *scope, size_t cap)
+{
+	struct scope_walk w = { .user = user, .scope = scope, .cap = cap };
+
+	if (!cap)
+		return 0;
+	scope[0] = '\0';
+	/* A scan of the features table: pickups are rare, groups few. */
+	if (store)
+		store_feature_foreach(store, NULL, scope_visit, &w);
+	return w.groups;
+}

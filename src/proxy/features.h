@@ -10,6 +10,7 @@
 #define PINHOLE_PROXY_FEATURES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct store;
 
@@ -54,6 +55,15 @@ bool features_stage_matches(enum stage_when when, enum stage_outcome out);
 enum stage_outcome features_outcome(unsigned status, bool timed_out,
 				    bool nobody);
 const char *features_outcome_name(enum stage_outcome out);
+
+/* Is item one of the comma-separated list (blanks around items ignored)? */
+bool features_list_has(const char *list, const char *item);
+
+/* Group call pickup: the members of every hunt group `user` is a member
+ * of, and those groups' numbers, comma-separated into scope (truncated
+ * at a whole item when it does not fit). Returns how many groups. */
+unsigned features_pickup_scope(struct store *store, const char *user,
+			       char *scope, size_t cap);
 
 /* The keys `pinhole user set` accepts, NULL-terminated (for the CLI). */
 extern const char *const features_user_keys[];

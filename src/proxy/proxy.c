@@ -39,6 +39,7 @@
 #include "log/log.h"
 #include "nat/nat.h"
 #include "proxy/features.h"
+#include "proxy/pickup.h"
 #include "registrar/registrar.h"
 #include "sip/edit.h"
 #include "store/store.h"
@@ -48,6 +49,13 @@
 #define MAX_MY_IPS 32
 #define OUT_CAP (65535 + 1024)
 #define MAX_TARGETS TXN_MAX_BRANCHES
+#define EARLY_TAG_LEN 80
+
+/* What call pickup needs to know of each branch of an INVITE. */
+struct pleg {
+	char user[64];		/* whose device it rings, "" unknown */
+	char early_tag[EARLY_TAG_LEN];	/* To tag of its 18x: the early dialog */
+};
 
 /* Per-txn proxy state: the best final response so far. */
 struct pcall {
@@ -79,6 +87,13 @@ struct pcall {
 	char from[128];
 	char to[128];
 	int64_t started;
+	/* call pickup (INVITEs only) */
+	char dialled[64];	/* Request-URI user when the domain is ours */
+	char caller[64];	/* From user */
+	struct pleg *legs;	/* one per branch */
+	bool is_pickup;
+	struct pcall *picks;	/* a pickup: the ringing call it takes */
+	struct pcall *picked_by;	/* a ringing call: the pickup under way */
 };
 
 struct target {
@@ -87,6 +102,8 @@ struct target {
 	struct sockaddr_storage local;	/* our address to use, or AF_UNSPEC */
 	char route[1100];	/* Route header lines to add (from Path) */
 	char label[256];
+	char user[64];		/* the local user whose device it is, or "" */
+	char extra[512];	/* header lines to add (Replaces of a pickup) */
 	enum nat_verdict verdict;	/* where the target is */
 	bool from_binding;	/* verdict known from its registration */
 };
@@ -389,6 +406,12 @@ static void target_from_binding(struct target *t, const struct reg_binding *b)
 	t->verdict = nat_verdict_from_name(b->verdict);
 	t->from_binding = true;
 	snprintf(t->label, sizeof(t->label), "%s", b->contact);
+	if (b->aor && b->aor->aor) {
+		const char *at = strchr(b->aor->aor, '@');
+		size_t len = at ? (size_t)(at - b->aor->aor) : strlen(b->aor->aor);
+		if (len < sizeof(t->user))
+			memcpy(t->user, b->aor->aor, len);
+	}
 	if (b->path && b->path[0]) {
 		/* RFC 3327: route through the Path, first hop first. */
 		struct sip_addr pa;
@@ -471,6 +494,13 @@ static int build_forward(struct fwd *f, size_t *len)
 	}
 	if (t->route[0])
 		sip_ed_insert(ed, top, "%s", t->route);
+	if (t->extra[0]) {
+		/* Ours replace any the sender put in. */
+		for (int i = msg->first[SIP_HDR_REPLACES]; i >= 0;
+		     i = sip_hdr_next(msg, i, SIP_HDR_REPLACES))
+			sip_ed_delete_hdr(ed, msg, (unsigned)i);
+		sip_ed_insert(ed, top, "%s", t->extra);
+	}
 	via_with_received(msg, f->in_flow, via, sizeof(via));
 	sip_ed_replace(ed, msg->via.value, "%s", via);
 	if (msg->first[SIP_HDR_MAX_FORWARDS] >= 0)
@@ -511,6 +541,17 @@ static struct pcall *pcall_new(struct txn *txn, const struct sip_msg *msg)
 	pl_strcpy(pc->from, sizeof(pc->from), msg->from.uri_str);
 	pl_strcpy(pc->to, sizeof(pc->to), msg->ruri_str);
 	if (txn->method == SIP_INVITE) {
+		pc->legs = calloc(TXN_MAX_BRANCHES, sizeof(*pc->legs));
+		if (!pc->legs) {
+			free(pc);
+			return NULL;
+		}
+		if (uri_is_ours(&msg->ruri))
+			pl_strcpy(pc->dialled, sizeof(pc->dialled),
+				  msg->ruri.user);
+		if (uri_is_ours(&msg->from.uri))
+			pl_strcpy(pc->caller, sizeof(pc->caller),
+				  msg->from.uri.user);
 		pc->next = P.calls.next;
 		pc->prev = &P.calls;
 		P.calls.next->prev = pc;
@@ -530,6 +571,11 @@ static void pcall_free(struct txn *txn)
 		pc->next->prev = pc->prev;
 	}
 	loop_timer_cancel(P.loop, &pc->ring);
+	if (pc->picks)
+		pc->picks->picked_by = NULL;
+	if (pc->picked_by)
+		pc->picked_by->picks = NULL;
+	free(pc->legs);
 	free(pc->plan);
 	free(pc->best);
 	free(pc);
@@ -567,6 +613,7 @@ static unsigned send_branches(struct txn *txn, const struct sip_msg *msg,
 			      struct fwd *tmpl, bool *no_media)
 {
 	uint32_t lh = loop_hash(msg);
+	struct pcall *pc = txn->user;
 	unsigned sent = 0;
 
 	for (unsigned i = 0; i < ntargets; i++) {
@@ -594,6 +641,9 @@ static unsigned send_branches(struct txn *txn, const struct sip_msg *msg,
 			continue;
 		}
 		br->local = f.out_local;
+		if (pc && pc->legs)
+			snprintf(pc->legs[br->idx].user,
+				 sizeof(pc->legs[br->idx].user), "%s", t.user);
 		if (txn_branch_send(br, &t.flow, P.out, len) == 0) {
 			sent++;
 			P.stats.forwarded++;
@@ -647,6 +697,10 @@ static void send_best(struct txn *txn, struct pcall *pc)
 	if (pc->final_sent)
 		return;
 	pc->final_sent = true;
+	if (pc->picks) {	/* a failed pickup: the call may be taken again */
+		pc->picks->picked_by = NULL;
+		pc->picks = NULL;
+	}
 	if (pc->best) {
 		count_response(pc->best_status);
 		txn_respond(txn, pc->best_status, pc->best, pc->best_len);
@@ -711,8 +765,10 @@ static unsigned user_devices(const char *user, struct target *out,
 	snprintf(aor, sizeof(aor), "%s@%s", user, P.conf->domain);
 	a = reg_lookup(aor);
 	for (struct reg_binding *b = a ? a->bindings : NULL; b && n < cap;
-	     b = b->next)
-		target_from_binding(&out[n++], b);
+	     b = b->next) {
+		target_from_binding(&out[n], b);
+		snprintf(out[n++].user, sizeof(out->user), "%s", user);
+	}
 	return n;
 }
 
@@ -976,6 +1032,11 @@ static void on_response(struct txn *txn, struct txn_branch *br,
 		return;
 	}
 	if (status < 200) {
+		/* An early dialog: what a pickup would replace. */
+		if (pc->legs && status > 100 && pl_isset(msg->to_tag) &&
+		    msg->to_tag.l < EARLY_TAG_LEN)
+			pl_strcpy(pc->legs[br->idx].early_tag, EARLY_TAG_LEN,
+				  msg->to_tag);
 		if (!pc->final_sent) {
 			count_response(status);
 			txn_respond(txn, status, P.out, len);
@@ -1256,6 +1317,119 @@ static bool start_plan(struct txn *txn, const struct sip_msg *msg,
 	return true;
 }
 
+/* ---- call pickup ---- */
+
+/* An early dialog still ringing: 18x with a To tag, no final response,
+ * no CANCEL under way. */
+static bool branch_ringing(const struct pcall *pc, const struct txn_branch *br)
+{
+	return br->state == TXN_BR_PROCEEDING && br->status >= 180 &&
+	       br->status < 200 && !br->cancelled && !br->cancel_wanted &&
+	       pc->legs[br->idx].early_tag[0];
+}
+
+/* The oldest ringing call pk may take (the list is newest first), and
+ * the branch whose early dialog the caller will replace. */
+static struct pcall *find_ringing(const struct pickup *pk, unsigned *leg)
+{
+	for (struct pcall *pc = P.calls.prev; pc != &P.calls; pc = pc->prev) {
+		struct txn *txn = pc->txn;
+
+		if (!pc->legs || pc->is_pickup || pc->picked_by ||
+		    pc->final_sent || pc->cancelled ||
+		    txn->uas_state >= TXN_UAS_COMPLETED ||
+		    strcmp(pc->caller, pk->picker) == 0)
+			continue;
+		for (unsigned i = 0; i < txn->nbranches; i++) {
+			if (branch_ringing(pc, txn->branch[i]) &&
+			    pickup_may_take(pk, pc->dialled, pc->legs[i].user)) {
+				*leg = i;
+				return pc;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * An INVITE to a pickup code from an authenticated local user: send it on
+ * to the caller of the oldest matching ringing call, to the Contact of
+ * the caller's INVITE and through the flow that INVITE came on (so it
+ * crosses the caller's NAT), with a Replaces header for the early dialog.
+ * Everything else is an ordinary forwarded INVITE: Record-Route, the
+ * NAT agent's Contact and SDP edits (media relayed when either side is
+ * NAT'ed), best-response selection.
+ */
+static void handle_pickup(struct txn *txn, const struct sip_msg *msg,
+			  const struct tp_flow *flow, struct fwd *f,
+			  struct pickup *pk)
+{
+	struct sip_msg *orig = &P.scratch;
+	struct pcall *ringing, *pc;
+	struct sip_addr contact;
+	struct target t;
+	const char *reason;
+	unsigned status, leg;
+	char picker[64];
+	int ci;
+
+	pl_strcpy(picker, sizeof(picker), msg->from.uri.user);
+	if ((status = pickup_prepare(pk, P.store, picker, &reason))) {
+		log_info("proxy", "pickup by %s of %.*s refused: %u %s "
+			 "call-id=%.*s", picker, PL_FMT(msg->ruri.user), status,
+			 reason, PL_FMT(msg->call_id));
+		reply(msg, flow, txn, status, reason, NULL);
+		return;
+	}
+	ringing = find_ringing(pk, &leg);
+	if (!ringing) {
+		log_info("proxy", "pickup by %s of %.*s: nothing rings "
+			 "call-id=%.*s", picker, PL_FMT(msg->ruri.user),
+			 PL_FMT(msg->call_id));
+		reply(msg, flow, txn, 480, "Nothing To Pick Up", NULL);
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	if (sip_msg_parse(orig, ringing->txn->req, ringing->txn->req_len,
+			  false) ||
+	    (ci = orig->first[SIP_HDR_CONTACT]) < 0 ||
+	    sip_addr_parse(&contact, orig->hdrs[ci].value) || contact.star ||
+	    contact.uri_str.l >= sizeof(t.ruri) || !pl_isset(orig->from_tag) ||
+	    pickup_headers(t.extra, sizeof(t.extra), orig->call_id,
+			   orig->from_tag, ringing->legs[leg].early_tag)) {
+		log_warn("proxy", "pickup by %s: the ringing call has no usable "
+			 "Contact or From tag call-id=%s", picker,
+			 ringing->call_id);
+		reply(msg, flow, txn, 480, "Caller Cannot Be Reached", NULL);
+		return;
+	}
+	pl_strcpy(t.ruri, sizeof(t.ruri), contact.uri_str);
+	t.flow = ringing->in_flow;
+	if (t.flow.proto == TP_TCP && !tp_conn_alive(P.tp, t.flow.conn))
+		t.flow.conn = 0;	/* reconnect to the same address */
+	t.local = ringing->in_local;
+	t.verdict = ringing->requester.verdict;
+	t.from_binding = true;		/* verdict known: the caller's */
+	pl_strcpy(t.user, sizeof(t.user), orig->from.uri.user);
+	snprintf(t.label, sizeof(t.label), "pickup %.240s", t.ruri);
+	log_info("proxy", "pickup: %s picks up the call from %s to %s ringing "
+		 "at %s (%s) call-id=%s early-tag=%s pickup-call-id=%.*s",
+		 picker, ringing->from, ringing->to,
+		 ringing->legs[leg].user[0] ? ringing->legs[leg].user : "-",
+		 ringing->txn->branch[leg]->target, ringing->call_id,
+		 ringing->legs[leg].early_tag, PL_FMT(msg->call_id));
+	f->record_route = true;
+	fork_targets(txn, msg, flow, &t, 1, f);
+	pc = txn->user;
+	if (pc) {
+		pc->is_pickup = true;
+		if (!pc->final_sent) {
+			pc->picks = ringing;
+			ringing->picked_by = pc;
+		}
+	}
+}
+
 static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 			   const struct sockaddr_storage *local)
 {
@@ -1499,6 +1673,23 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		struct reg_aor *a;
 		const struct conf_route *rt;
 
+		if (msg->method_id == SIP_INVITE && !pl_isset(msg->to_tag)) {
+			struct pickup pk;
+
+			if (pickup_code(P.conf, msg->ruri.user, &pk)) {
+				/* Only a local user picks up, never a
+				 * gateway or a stranger. */
+				if (!authed || source_is_gateway(flow) ||
+				    !uri_is_ours(&msg->from.uri) ||
+				    !msg->from.uri.user.l) {
+					reply(msg, flow, txn, 403,
+					      "Pickup Needs A Local User", NULL);
+					return;
+				}
+				handle_pickup(txn, msg, flow, &f, &pk);
+				return;
+			}
+		}
 		if (msg->method_id == SIP_INVITE && msg->ruri.user.l < PLAN_SPEC_LEN &&
 		    start_plan(txn, msg, flow, &f))
 			return;
