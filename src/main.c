@@ -226,6 +226,13 @@ static void src_metrics(struct admin_text *out, void *arg)
 				  "pinhole_keepalives_total{result=\"failed\"} %llu\n",
 				  (unsigned long long)ks, (unsigned long long)ka,
 				  (unsigned long long)kf);
+		nat_probe_stats(&ks, &ka, &kf);
+		admin_text_printf(out, "# TYPE pinhole_nat_active_checks_total counter\n"
+				  "pinhole_nat_active_checks_total{result=\"sent\"} %llu\n"
+				  "pinhole_nat_active_checks_total{result=\"answered\"} %llu\n"
+				  "pinhole_nat_active_checks_total{result=\"filtered\"} %llu\n",
+				  (unsigned long long)ks, (unsigned long long)ka,
+				  (unsigned long long)kf);
 	}
 	admin_text_printf(out, "pinhole_loops_detected_total %llu\n"
 			  "pinhole_relay_denied_total %llu\n",

@@ -346,6 +346,7 @@ enum key_kind {
 	K_NODE_ID,
 	K_LOGLEVEL,
 	K_DIALCODE,	/* feature code: digits, letters, '*', '#', '+' */
+	K_REFER_POLICY,	/* reject | allow */
 };
 
 struct key_def {
@@ -380,6 +381,7 @@ static const struct key_def keys[] = {
 	    "seconds, 0 = off"),
 	NUM("nat", "nated_max_expires", K_UINT, nated_max_expires, 0, 604800,
 	    "seconds, 0 = max_expires"),
+	KEY("nat", "active_check", K_BOOL, active_check),
 
 	KEY("media", "relay", K_BOOL, relay),
 	KEY("media", "relay_address", K_IP_OPT, relay_address),
@@ -403,6 +405,7 @@ static const struct key_def keys[] = {
 
 	KEY("features", "pickup_prefix", K_DIALCODE, pickup_prefix),
 	KEY("features", "group_pickup_code", K_DIALCODE, group_pickup_code),
+	KEY("features", "refer_policy", K_REFER_POLICY, refer_allow),
 
 	KEY("store", "path", K_PATH, store_path),
 	KEY("store", "redis", K_REDIS, redis),
@@ -944,6 +947,18 @@ static void parse_value(struct parse *p, const struct key_def *k,
 		}
 		copy_str(p, k, value);
 		return;
+	case K_REFER_POLICY:
+		if (strcasecmp(value, "reject") == 0) {
+			conf->refer_allow = false;
+		} else if (strcasecmp(value, "allow") == 0) {
+			conf->refer_allow = true;
+		} else {
+			ERR(p, "refer_policy = '%s': expected reject (a REFER "
+			    "whose Refer-To is not our domain, the intranet or a "
+			    "gateway gets 403) or allow (forward every REFER)",
+			    value);
+		}
+		return;
 	case K_LOGLEVEL: {
 		enum log_level level;
 
@@ -1304,6 +1319,7 @@ void conf_defaults(struct conf *conf)
 	conf->nsubnets = 1;
 	conf->keepalive_interval = 15;
 	conf->nated_max_expires = 600;
+	conf->active_check = true;
 	conf->relay_workers = 1;
 
 	conf->relay = true;

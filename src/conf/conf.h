@@ -49,6 +49,8 @@ struct conf {
 	unsigned keepalive_interval;	/* default 15 */
 	unsigned nated_max_expires;	/* bound for NAT'ed phones, default 600;
 					   0 = max_expires */
+	bool active_check;	/* OPTIONS from another port to phones that
+				   look public; default yes */
 
 	/* [media] */
 	bool relay;		/* default yes */
@@ -73,6 +75,8 @@ struct conf {
 	char pickup_prefix[16];	/* directed pickup: prefix + extension,
 				   default "*78" */
 	char group_pickup_code[16];	/* group pickup, default "*8" */
+	bool refer_allow;	/* refer_policy = allow: forward every REFER;
+				   default reject (see proxy/refer.h) */
 
 	/* [store] */
 	char store_path[512];	/* default "var/pinhole.db" */

@@ -35,11 +35,29 @@ static struct {
 	uint64_t sent, answered, failures;
 } K;
 
+size_t nat_options_build(char *buf, size_t cap, const char *uri,
+			 const char *host, unsigned port, const char *branch,
+			 const char *tag, const char *domain)
+{
+	int n = snprintf(buf, cap,
+			 "OPTIONS %s SIP/2.0\r\n"
+			 "Via: SIP/2.0/UDP %s:%u;branch=%s;rport\r\n"
+			 "From: <sip:pinhole@%s>;tag=%s\r\n"
+			 "To: <%s>\r\n"
+			 "Call-ID: %s@pinhole\r\n"
+			 "CSeq: 1 OPTIONS\r\n"
+			 "Max-Forwards: 70\r\n"
+			 "Content-Length: 0\r\n\r\n",
+			 uri, host, port, branch, domain, tag, uri, tag);
+
+	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
 static void ping(struct reg_binding *b, uint64_t now)
 {
-	char msg[1536], host[ADDR_STRLEN];
+	char msg[1536], host[ADDR_STRLEN], branch[64], tag[40];
 	struct tp_flow flow = b->flow;
-	int n;
+	size_t n;
 
 	if (flow.proto == TP_TCP) {
 		if (!tp_conn_alive(K.tp, flow.conn))
@@ -54,21 +72,14 @@ static void ping(struct reg_binding *b, uint64_t now)
 			return;
 		addr_host_str(&adv, host, sizeof(host));
 	}
-	n = snprintf(msg, sizeof(msg),
-		     "OPTIONS %s SIP/2.0\r\n"
-		     "Via: SIP/2.0/UDP %s:%u;branch=" KA_PREFIX "%x.%llx\r\n"
-		     "From: <sip:pinhole@%s>;tag=ka%x\r\n"
-		     "To: <%s>\r\n"
-		     "Call-ID: ka%x-%llx@pinhole\r\n"
-		     "CSeq: 1 OPTIONS\r\n"
-		     "Max-Forwards: 70\r\n"
-		     "Content-Length: 0\r\n\r\n",
-		     b->contact, host, K.conf->port, b->id,
-		     (unsigned long long)now, K.conf->domain, b->id, b->contact,
-		     b->id, (unsigned long long)now);
-	if (n < 0 || (size_t)n >= sizeof(msg))
+	snprintf(branch, sizeof(branch), KA_PREFIX "%x.%llx", b->id,
+		 (unsigned long long)now);
+	snprintf(tag, sizeof(tag), "ka%x-%llx", b->id, (unsigned long long)now);
+	n = nat_options_build(msg, sizeof(msg), b->contact, host, K.conf->port,
+			      branch, tag, K.conf->domain);
+	if (!n)
 		return;
-	tp_send(K.tp, &flow, msg, (size_t)n);
+	tp_send(K.tp, &flow, msg, n);
 	b->ka_sent_ms = now;
 	K.sent++;
 }

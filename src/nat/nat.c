@@ -293,6 +293,7 @@ int nat_init(struct loop *loop, struct transport *tp, struct relay *relay,
 	loop_timer_start(loop, &N.sweep, SWEEP_MS);
 	nat_keepalive_start(loop, tp, conf);
 	nat_public_start(loop, tp, conf);
+	nat_probe_start(loop, conf);
 	return 0;
 }
 
@@ -301,6 +302,7 @@ void nat_set_conf(const struct conf *conf)
 	N.conf = conf;
 	nat_keepalive_set_conf(conf);
 	nat_public_set_conf(conf);
+	nat_probe_set_conf(conf);
 }
 
 void nat_close(void)
@@ -313,6 +315,7 @@ void nat_close(void)
 	loop_timer_cancel(N.loop, &N.sweep);
 	nat_keepalive_stop();
 	nat_public_stop();
+	nat_probe_stop();
 	hash_free(&N.sessions);
 }
 

@@ -82,6 +82,25 @@ bool nat_keepalive_response(const struct sip_msg *msg);
 void nat_keepalive_stats(uint64_t *sent, uint64_t *answered,
 			 uint64_t *failures);
 
+/* The active check (probe.c): is a phone that looks public really
+ * reachable from anywhere? Worth asking about this source (not loopback)?
+ * nat_probe() sends an OPTIONS from another local port to the binding's
+ * contact; the outcome goes to reg_probe_result(). */
+struct reg_binding;
+bool nat_probe_wanted(const struct sockaddr_storage *remote);
+void nat_probe(const struct reg_binding *b);
+void nat_probe_stats(uint64_t *sent, uint64_t *answered, uint64_t *filtered);
+void nat_probe_start(struct loop *loop, const struct conf *conf);
+void nat_probe_set_conf(const struct conf *conf);
+void nat_probe_stop(void);
+
+/* An OPTIONS ping toward uri (keepalives and the active check): Via
+ * host:port with branch "<branch>", tags and Call-ID from tag. Returns
+ * the length, 0 if it did not fit. */
+size_t nat_options_build(char *buf, size_t cap, const char *uri,
+			 const char *host, unsigned port, const char *branch,
+			 const char *tag, const char *domain);
+
 /* Near-end NAT (public.c): the address to advertise to dest, given our
  * local address toward it. false when the public address is needed (dest
  * outside the intranet, behind_nat on) but not known yet. */

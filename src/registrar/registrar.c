@@ -542,6 +542,48 @@ static int64_t contact_expires(const struct sip_msg *msg,
 	return (int64_t)R.conf->default_expires;
 }
 
+static void suspect_alarm(const char *aor,
+			  const struct sockaddr_storage *remote,
+			  const char *why)
+{
+	char r[ADDR_STRLEN], ip[ADDR_STRLEN];
+
+	alarm_raise(ALARM_WARNING, "nonat-suspect", aor,
+		    "%s registers from %s looking public, but %s. "
+		    "A SIP ALG on the phone's router or STUN on the "
+		    "phone is rewriting its messages: disable the "
+		    "SIP ALG on the router at %s, or disable "
+		    "STUN/ICE on the phone. pinhole relays its "
+		    "media meanwhile.", aor, addr_str(remote, r, sizeof(r)),
+		    why, addr_ip_str(remote, ip, sizeof(ip)));
+}
+
+void reg_probe_result(uint32_t id, const struct sockaddr_storage *remote,
+		      bool answered, const char *why)
+{
+	struct reg_binding *b = reg_find_id(id);
+
+	/* Gone, or registered again from elsewhere since: not ours. */
+	if (!b || b->probe != REG_PROBE_PENDING ||
+	    !addr_eq(&b->flow.remote, remote))
+		return;
+	b->probe = answered ? REG_PROBE_ANSWERED : REG_PROBE_FILTERED;
+	if (answered) {
+		size_t n = strlen(b->nat_reason);
+		snprintf(b->nat_reason + n, sizeof(b->nat_reason) - n,
+			 "; %s", why);
+	} else {
+		snprintf(b->verdict, sizeof(b->verdict), "%s",
+			 nat_verdict_name(NAT_SUSPECT));
+		snprintf(b->nat_reason, sizeof(b->nat_reason), "%s", why);
+		suspect_alarm(b->aor->aor, remote, why);
+	}
+	log_info("registrar", "active check aor=%s contact=%s verdict=%s "
+		 "why=\"%s\"", b->aor->aor, b->contact, b->verdict,
+		 b->nat_reason);
+	mark_dirty(b->aor);
+}
+
 unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		      const struct tp_flow *flow,
 		      const struct sockaddr_storage *local,
@@ -637,18 +679,37 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		struct sip_addr ca;
 		struct pl inst = PL_NULL, qv;
 		struct reg_binding *b;
+		enum nat_verdict v = verdict;
+		enum reg_probe probe = REG_PROBE_NONE;
 		int64_t e;
 
 		sip_addr_parse(&ca, msg->hdrs[i].value);
 		sip_param_get(ca.params, "+sip.instance", &inst);
+		b = find_binding(a, ca.uri_str, inst);
+		if (v == NAT_PUBLIC && flow->proto == TP_UDP &&
+		    R.conf->active_check && nat_probe_wanted(&flow->remote)) {
+			/* A refresh from the same place keeps what the active
+			 * check found; anything new is checked again. */
+			if (b && b->probe != REG_PROBE_NONE &&
+			    b->flow.proto == TP_UDP &&
+			    addr_eq(&b->flow.remote, &flow->remote)) {
+				probe = b->probe;
+				if (probe == REG_PROBE_FILTERED) {
+					v = NAT_SUSPECT;
+					snprintf(nat_reason, sizeof(nat_reason),
+						 "%s", b->nat_reason);
+				}
+			} else {
+				probe = REG_PROBE_PENDING;
+			}
+		}
 		e = contact_expires(msg, &ca);
 		if (e > (int64_t)R.conf->max_expires)
 			e = R.conf->max_expires;
 		/* A NAT'ed phone whose mapping changed should come back soon. */
-		if (verdict >= NAT_BEHIND && R.conf->nated_max_expires &&
+		if (v >= NAT_BEHIND && R.conf->nated_max_expires &&
 		    e > (int64_t)R.conf->nated_max_expires)
 			e = R.conf->nated_max_expires;
-		b = find_binding(a, ca.uri_str, inst);
 		if (b && pl_eq_str(msg->call_id, b->call_id) &&
 		    msg->cseq <= b->cseq) {
 			*reason = "Out Of Order CSeq";
@@ -711,21 +772,14 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 		b->local = *local;
 		ip_ref(&b->flow.remote, 1);
 		b->ip_counted = true;
-		if (verdict == NAT_SUSPECT && strcmp(b->verdict, "nonat-suspect")) {
-			char r[ADDR_STRLEN];
-			alarm_raise(ALARM_WARNING, "nonat-suspect", aor,
-				    "%s registers from %s looking public, but %s. "
-				    "A SIP ALG on the phone's router or STUN on the "
-				    "phone is rewriting its messages: disable the "
-				    "SIP ALG on the router at %s, or disable "
-				    "STUN/ICE on the phone. pinhole relays its "
-				    "media meanwhile.", aor,
-				    addr_str(&flow->remote, r, sizeof(r)),
-				    nat_reason, addr_ip_str(&flow->remote, r, sizeof(r)));
-		}
+		if (v == NAT_SUSPECT && strcmp(b->verdict, "nonat-suspect"))
+			suspect_alarm(aor, &flow->remote, nat_reason);
 		snprintf(b->verdict, sizeof(b->verdict), "%s",
-			 nat_verdict_name(verdict));
-		snprintf(b->nat_reason, sizeof(b->nat_reason), "%s", nat_reason);
+			 nat_verdict_name(v));
+		if (probe != REG_PROBE_ANSWERED)	/* else keep its words */
+			snprintf(b->nat_reason, sizeof(b->nat_reason), "%s",
+				 nat_reason);
+		b->probe = probe;
 		if (!b->contact || !b->call_id) {
 			binding_remove(a, b);
 			continue;
@@ -740,6 +794,8 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 				 addr_str(&flow->remote, r, sizeof(r)),
 				 b->verdict, b->nat_reason);
 		}
+		if (probe == REG_PROBE_PENDING)
+			nat_probe(b);	/* before the 200 OK leaves */
 		mark_dirty(a);
 	}
 

@@ -47,6 +47,15 @@ struct reg_binding {
 	unsigned ka_failures;	/* consecutive unanswered pings */
 	bool unreachable;
 	char nat_reason[160];	/* the evidence behind the verdict */
+	uint8_t probe;		/* enum reg_probe: the active NAT check */
+};
+
+/* The active NAT check of a binding that looked public (nat/probe.c). */
+enum reg_probe {
+	REG_PROBE_NONE = 0,	/* not checked (not public, TCP, off) */
+	REG_PROBE_PENDING,	/* OPTIONS from another port under way */
+	REG_PROBE_ANSWERED,	/* answered: reachable as it claims */
+	REG_PROBE_FILTERED,	/* silence or ICMP: a NAT filters it */
 };
 
 struct reg_aor {
@@ -91,6 +100,11 @@ bool reg_knows_ip(const struct sockaddr_storage *ip);
 void reg_foreach(void (*fn)(struct reg_binding *b, void *arg), void *arg);
 /* The binding with this id, or NULL. */
 struct reg_binding *reg_find_id(uint32_t id);
+/* The active check of binding id, registered from remote, is over:
+ * answered keeps it public, otherwise it becomes nonat-suspect (with an
+ * alarm). why: the evidence in plain words. */
+void reg_probe_result(uint32_t id, const struct sockaddr_storage *remote,
+		      bool answered, const char *why);
 
 /* JSON array of all bindings for the admin API. */
 json_t *reg_to_json(void);

@@ -61,8 +61,11 @@ class LabEnv:
     # -- registration -------------------------------------------------------
     def register(self, host, user, password=None, port=SIP_PORT,
                  expires=3600, expect_ok=True, transport="u1", via_port=None,
-                 scenario=None, keys=None):
+                 scenario=None, keys=None, no_options=False, cid_str=None):
         """REGISTER user from host:port; asserts the run's outcome.
+        Like a phone, the registering SIPp answers OPTIONS (pinhole's
+        active NAT check arrives before the 200 OK); no_options=True makes
+        it a phone that ignores them. cid_str: SIPp's Call-ID format.
         transport: SIPp -t value ("u1" UDP, "t1" TCP); via_port: the port
         the Via claims (default: the real one); scenario/keys: another
         register scenario (e.g. register_stun.xml) and its extra -key's."""
@@ -75,7 +78,9 @@ class LabEnv:
         s = self.sipp(host, scen, "reg-" + user, remote=self.proxy, port=port,
                       service=user, auth=(user, password), timeout=10,
                       auth_uri=auth_uri("sip:%s" % DOMAIN),
-                      transport=transport, keys=k)
+                      transport=transport, keys=k,
+                      ooc=None if no_options else "ooc_options.xml",
+                      cid_str=cid_str)
         rc = s.run()
         assert rc == 0, "%s of %s from %s: SIPp exit %s (see sipp %s)" % (
             "REGISTER" if expect_ok else "refused REGISTER", user, host, rc,

@@ -279,7 +279,8 @@ class NearEndEnv(labenv.LabEnv):
                       service=user, auth=(user, USERS[user]), timeout=8,
                       auth_uri=labenv.auth_uri("sip:%s" % DOMAIN),
                       keys={"domain": DOMAIN, "expires": expires,
-                            "via_port": SIP_PORT})
+                            "via_port": SIP_PORT},
+                      ooc="ooc_options.xml")
         rc = s.run()
         assert rc == 0, ("REGISTER of %s from %s via %s: expected %s, SIPp "
                          "exit %s (see sipp %s)" % (

@@ -76,7 +76,7 @@ class Sipp:
     def __init__(self, node, workdir, scenario, name, remote=None,
                  port=5060, media_port=6000, service=None, auth=None,
                  keys=None, pause_ms=None, timeout=20, transport="u1",
-                 auth_uri=None):
+                 auth_uri=None, ooc=None, cid_str=None):
         self.node = node
         self.workdir = workdir
         self.scenario = os.path.join(SCENARIOS, scenario)
@@ -89,6 +89,10 @@ class Sipp:
         # Digest uri: must be the Request-URI (SIPp's default is
         # remote_ip:port, which a strict server rightly refuses).
         self.auth_uri = auth_uri
+        # Out-of-call scenario: what to do with requests outside the call
+        # (e.g. ooc_options.xml: answer pinhole's OPTIONS like a phone).
+        self.ooc = os.path.join(SCENARIOS, ooc) if ooc else None
+        self.cid_str = cid_str           # SIPp -cid_str (Call-ID format)
         self.keys = dict(keys or {})
         self.pause_ms = pause_ms
         self.timeout = timeout
@@ -119,6 +123,10 @@ class Sipp:
             a += ["-auth_uri", self.auth_uri]
         if self.pause_ms is not None:
             a += ["-d", str(self.pause_ms)]
+        if self.ooc:
+            a += ["-oocsf", self.ooc]
+        if self.cid_str:
+            a += ["-cid_str", self.cid_str]
         for k, v in self.keys.items():
             a += ["-key", k, str(v)]
         if self.remote:

@@ -2,6 +2,8 @@
 `pinhole show registrations --json`; a wrong password is refused and
 leaves no binding; an unregister (Expires: 0) removes the binding."""
 
+import labnet
+
 CONTRACT_KEYS = {"aor", "contact", "public", "transport", "local",
                  "private_contact", "verdict", "expires", "user_agent",
                  "node", "q"}
@@ -21,8 +23,29 @@ def test_register_with_auth_shows_binding(env, pinhole, topo):
     assert str(b["transport"]).lower() == "udp", b
     assert 0 < int(b["expires"]) <= 3600, b
     assert "pinhole-lab-sipp" in str(b["user_agent"]), b
-    # no NAT in the foundation topology: the phone is public as it says
+    # no NAT in the foundation topology: the phone is public as it says,
+    # and the active check (OPTIONS from another port) proved it
     assert b["verdict"] == "public", b
+    assert "answered an OPTIONS from another port" in b["nat_reason"], b
+
+
+def test_public_looking_phone_that_ignores_options_is_suspect(env, pinhole):
+    """The active check must be able to fail: a public-looking phone that
+    does not answer pinhole's OPTIONS from another port (here SIPp without
+    an out-of-call scenario; it then exits, so later tries meet ICMP port
+    unreachable) is nonat-suspect within the check's 3.5 s, with an
+    alarm."""
+    env.register("pub1", "alice", no_options=True)
+    got = {}
+
+    def suspect():
+        got["b"] = pinhole.bindings_for("alice")
+        return got["b"] and got["b"][0]["verdict"] == "nonat-suspect"
+    assert labnet.wait_until(suspect, 6), got
+    assert "another port" in got["b"][0]["nat_reason"], got
+    alarms = pinhole.api("/api/alarms")
+    assert any(a["code"] == "nonat-suspect" and "alice" in a["subject"]
+               for a in alarms), alarms
 
 
 def test_lan_phone_binding(env, pinhole):
