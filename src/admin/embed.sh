@@ -25,12 +25,14 @@ trap 'rm -f "$tmp"' EXIT
 		echo "/* $(basename "$f") */"
 		echo "static const char asset_$n[] ="
 		# C string literal per line. '?' is escaped so no "??x" trigraph
-		# can appear; tabs as \t keep the source readable.
-		LC_ALL=C awk '{
-			gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\t/, "\\t");
+		# can appear; tabs as \t keep the source readable. Backslashes
+		# are doubled by sed: awks disagree on "\\" in a gsub
+		# replacement (mawk writes one backslash).
+		LC_ALL=C sed 's/\\/\\\\/g' "$f" | LC_ALL=C awk '{
+			gsub(/"/, "\\\""); gsub(/\t/, "\\t");
 			gsub(/\?/, "\\?"); gsub(/\r/, "");
 			printf "\t\"%s\\n\"\n", $0
-		}' "$f"
+		}'
 		printf '\t"";\n'
 		echo
 		n=$((n + 1))

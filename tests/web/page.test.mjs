@@ -136,6 +136,9 @@ test('page and its assets are served with security headers', async () => {
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, p);
     const text = await r.text();
     assert.ok(text.length > 100, p);
+    /* served byte for byte as written (embed.sh escapes backslashes, quotes) */
+    const file = p === '/' ? 'index.html' : p.slice(1);
+    assert.equal(text, fs.readFileSync(path.join(ROOT, 'src', 'admin', 'page', file), 'utf8'), p);
     /* the bundle never puts API data through an HTML parser */
     if (p === '/app.js') assert.doesNotMatch(text, /innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
     if (p === '/') assert.doesNotMatch(text, /<script>|\bon\w+=/, 'no inline script');
@@ -224,6 +227,71 @@ test('calls: a one-way relayed stream is highlighted', async () => {
   }
 });
 
+test('ladder: the call is listed and drawn with its INVITE arrows, a message opens whole', async () => {
+  const [alice, , carol] = phones;
+  assert.ok(alice && carol, 'registrations test ran');
+  const alicePeer = `127.0.0.1:${alice.port}`, carolPeer = `127.0.0.1:${carol.port}`;
+  const us = `127.0.0.1:${A.port}`;
+  const list = await A.api('/api/ladders');
+  const entry = list.find((l) => l.call_id === 'webtest-call-1');
+  assert.ok(entry, 'the call has a ladder');
+  assert.equal(entry.kind, 'call');
+  assert.match(entry.first_line, /^INVITE sip:carol@example\.com SIP\/2\.0$/);
+  /* registrations are hidden unless asked for */
+  const reg = list.find((l) => l.kind === 'other');
+  assert.ok(reg, 'the REGISTERs have ladders too');
+
+  const row = pageA.locator('#ladders-body tr[data-call-id="webtest-call-1"]');
+  await waitText(row, /INVITE sip:carol@example\.com/, 'the call in the recent calls list');
+  assert.equal(await pageA.locator(`#ladders-body tr[data-call-id="${reg.call_id}"]`).count(), 0);
+  await pageA.locator('#ladders-all').check();
+  await waitText(pageA.locator(`#ladders-body tr[data-call-id="${reg.call_id}"]`), /REGISTER/,
+    'a registration listed with the box ticked');
+  await pageA.locator('#ladders-all').uncheck();
+
+  await row.click();
+  const inInvite = pageA.locator(`#ladder-table tr.msg[data-dir="in"][data-method="INVITE"][data-remote="${alicePeer}"]`);
+  await waitText(inInvite.locator('.arrow'), /INVITE sip:carol@example\.com SIP\/2\.0/, 'INVITE arrow from alice');
+  assert.equal(await row.getAttribute('class'), 'selected');
+  /* alice is left of pinhole, so her INVITE points right; the forwarded
+   * INVITE goes on right to carol's lane */
+  assert.match(await inInvite.first().locator('.arrow').getAttribute('class'), /\bright\b/);
+  const outInvite = pageA.locator(`#ladder-table tr.msg[data-dir="out"][data-method="INVITE"][data-remote="${carolPeer}"]`);
+  assert.equal(await outInvite.count(), 1);
+  assert.match(await outInvite.locator('.arrow').textContent(), /^INVITE sip:carol@127\.0\.0\.1/);
+  assert.match(await outInvite.locator('.arrow').getAttribute('class'), /\bright\b/);
+  const lanes = pageA.locator('#ladder-table th.lane');
+  assert.deepEqual(await lanes.evaluateAll((ths) => ths.map((th) => th.dataset.lane)),
+    [alicePeer, 'pinhole', carolPeer]);
+  assert.match(await lanes.nth(1).textContent(), new RegExp(us.replace(/\./g, '\\.')));
+  /* the 407 goes back left to alice, the 200 from carol comes in leftwards */
+  const challenge = pageA.locator('#ladder-table tr.msg[data-status="407"]');
+  assert.equal(await challenge.count(), 1);
+  assert.match(await challenge.locator('.arrow').getAttribute('class'), /\bleft\b.*\bauth\b/);
+  assert.ok(await pageA.locator(`#ladder-table tr.msg[data-status="200"][data-dir="in"][data-remote="${carolPeer}"]`).count() >= 1);
+
+  /* a click shows the message as it left pinhole: our Via on top */
+  await outInvite.click();
+  const detail = pageA.locator('#ladder-table tr.detail pre.sipmsg');
+  await waitText(detail, /Call-ID: webtest-call-1/, 'the forwarded INVITE in full');
+  const text = await detail.textContent();
+  assert.match(text.split('\n')[1], new RegExp(`^Via: SIP/2\\.0/UDP ${us.replace(/\./g, '\\.')};branch=z9hG4bKph`));
+  /* alice's user agent header travelled along: still text only */
+  await inInvite.first().click();
+  await waitText(detail, /User-Agent: Evil<b id="injected">Phone<\/b>/, 'the received INVITE in full');
+  assert.equal(await pageA.locator('#injected').count(), 0);
+  assert.equal(await pageA.locator('#ladder-table img').count(), 0);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  /* page coordinates (scrolled to the top) so the sticky strip does not
+   * cover the section */
+  await pageA.evaluate(() => window.scrollTo(0, 0));
+  const box = await pageA.locator('#ladder').boundingBox();
+  await pageA.screenshot({ path: path.join(SHOTS, 'ladder.png'), fullPage: true, clip: box });
+  /* closed again so the later full-page shot stays short */
+  await inInvite.first().click();
+  assert.equal(await detail.count(), 0);
+});
+
 test('alarms: unanswered keepalives mark bob unreachable; one-way media raised', async () => {
   /* keepalive_interval = 2: three unanswered pings take ~8 s */
   const alarms = await waitFor('keepalive-unanswered and one-way-media alarms', async () => {
@@ -262,11 +330,13 @@ test('alarms: stun-failed on a daemon behind NAT with a dead STUN server', async
   assert.match(await li.locator('.text').textContent(), /no answer from STUN server|cannot resolve STUN/);
   assert.match(await pageB.locator('#st-fields [data-field="near-end NAT"] dd').textContent(),
     /behind NAT, public address unknown/);
-  /* no data invented: no registrations, no calls, the ladder a placeholder */
+  /* no data invented: no registrations, no calls, no ladders */
   assert.equal(await pageB.locator('#regs-body tr').count(), 0);
   assert.equal(await pageB.locator('#regs-empty').isVisible(), true);
   assert.equal(await pageB.locator('#calls-empty').isVisible(), true);
-  assert.match(await pageB.locator('#ladder').textContent(), /not implemented yet/);
+  assert.equal(await pageB.locator('#ladders-body tr').count(), 0);
+  assert.equal(await pageB.locator('#ladders-empty').isVisible(), true);
+  assert.equal(await pageB.locator('#ladder-view').isVisible(), false);
   fs.mkdirSync(SHOTS, { recursive: true });
   await pageB.screenshot({ path: path.join(SHOTS, 'page-stun.png'), fullPage: true });
 });

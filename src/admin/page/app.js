@@ -1,6 +1,7 @@
 /*
  * pinhole diagnostics page: polls the admin JSON API and redraws the
- * status strip, alarms, registrations and calls.
+ * status strip, alarms, registrations, calls and the recent calls'
+ * SIP ladders (a chosen call is drawn as a sequence diagram).
  *
  * Everything in the API can come from the network (contacts, user agents,
  * Call-IDs), so no API string ever goes through an HTML parser: the DOM
@@ -279,6 +280,164 @@ function renderCalls(calls) {
   }));
 }
 
+/* SIP ladder */
+
+const LANES_MAX = 8;	/* pinhole + 7 remotes; more share the last lane */
+
+/* The chosen call: its Call-ID, the message count its ladder had when
+ * drawn (redrawn when the list shows more), the message shown whole. */
+const ladderState = { callId: null, count: -1, open: null, listKey: '' };
+
+function fmtMs(ms, withDate) {
+  const d = new Date(Number(ms));
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  const t = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  return withDate ? `${fmtTime(Number(ms) / 1000).slice(0, 10)} ${t}` : t;
+}
+
+function renderLadders(list) {
+  const all = $('ladders-all').checked;
+  const rows = list.filter((l) => all || l.kind === 'call');
+  const key = JSON.stringify([all, ladderState.callId, rows]);
+  $('ladders-count').textContent = rows.length ? `(${rows.length})` : '';
+  $('ladders-empty').hidden = rows.length > 0;
+  if (key !== ladderState.listKey) {
+    ladderState.listKey = key;
+    $('ladders-body').replaceChildren(...rows.map((l) => {
+      const tr = el('tr', { 'data-call-id': l.call_id, 'data-kind': l.kind, tabindex: 0,
+        class: [l.kind === 'call' ? null : 'other', l.call_id === ladderState.callId ? 'selected' : null]
+          .filter(Boolean).join(' ') || null },
+      el('td', { class: 'nowrap', title: ago(Number(l.time) / 1000) }, fmtMs(l.time, true)),
+      el('td', { class: 'mono cid' }, str(l.call_id)),
+      el('td', { class: 'mono wrap' }, str(l.first_line)),
+      el('td', { class: 'num' }, str(l.messages), Number(l.dropped) > 0
+        ? el('span', { class: 'sub', title: 'messages not kept (the first 16 and the latest are)' },
+          `${l.dropped} not kept`) : null));
+      tr.addEventListener('click', () => openLadder(l.call_id));
+      tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') openLadder(l.call_id); });
+      return tr;
+    }));
+  }
+  /* the chosen call got more messages: draw it again */
+  const cur = list.find((l) => l.call_id === ladderState.callId);
+  if (cur && Number(cur.messages) !== ladderState.count) loadLadder();
+}
+
+function openLadder(callId) {
+  if (ladderState.callId !== callId) ladderState.open = null;
+  ladderState.callId = callId;
+  ladderState.count = -1;
+  ladderState.listKey = '';
+  for (const tr of $('ladders-body').children)
+    tr.classList.toggle('selected', tr.dataset.callId === callId);
+  loadLadder();
+}
+
+async function loadLadder() {
+  const callId = ladderState.callId;
+  if (callId === null) return;
+  $('ladder-view').hidden = false;
+  try {
+    const ld = await getJSON(`/api/calls/ladder?call_id=${encodeURIComponent(callId)}`);
+    if (callId !== ladderState.callId) return;	/* another call was picked meanwhile */
+    $('ladder-error').hidden = true;
+    renderLadder(ld);
+  } catch (e) {
+    if (callId !== ladderState.callId) return;
+    $('ladder-error').hidden = false;
+    $('ladder-error').textContent = /HTTP 404/.test(e.message)
+      ? 'This call is no longer recorded (newer calls pushed it out).' : `Cannot load the ladder: ${e.message}`;
+  }
+}
+
+/* Lanes: the first remote (usually the caller) left of pinhole, the
+ * others to its right in order of appearance. */
+function ladderLanes(msgs) {
+  const remotes = [];
+  for (const m of msgs) if (!remotes.includes(m.remote)) remotes.push(m.remote);
+  const shown = remotes.slice(0, LANES_MAX - 1);
+  const lanes = shown.length
+    ? [{ key: shown[0] }, { key: null }, ...shown.slice(1).map((r) => ({ key: r }))]
+    : [{ key: null }];
+  const index = new Map();
+  lanes.forEach((l, i) => { if (l.key !== null) index.set(l.key, i); });
+  const us = lanes.findIndex((l) => l.key === null);
+  const laneOf = (remote) => (index.has(remote) ? index.get(remote) : lanes.length - 1);
+  return { lanes, us, laneOf, extra: remotes.length - shown.length };
+}
+
+function arrowClass(m) {
+  const st = /^SIP\/2\.0 (\d)(\d\d)/.exec(m.first_line);
+  if (!st) return 'req';
+  if (st[1] + st[2] === '401' || st[1] + st[2] === '407') return 'auth';
+  return `r${Math.min(Number(st[1]), 4)}xx`;
+}
+
+function messageDetail(m, ncols) {
+  const meta = `${fmtMs(m.t, true)}  ${str(m.proto).toUpperCase()}  ` +
+    (m.dir === 'in' ? `received by ${m.local} from ${m.remote}` : `sent from ${m.local} to ${m.remote}`) +
+    `  ${m.size} bytes` + (m.truncated ? ' (only the first 4 KB kept)' : '');
+  return el('tr', { class: 'detail' }, el('td', { colspan: ncols },
+    el('p', { class: 'msgmeta' }, meta),
+    el('pre', { class: 'sipmsg' }, str(m.text))));
+}
+
+function renderLadder(ld) {
+  const msgs = Array.isArray(ld.messages) ? ld.messages : [];
+  ladderState.count = msgs.length + (Number(ld.dropped) || 0);
+  const { lanes, us, laneOf, extra } = ladderLanes(msgs);
+  const locals = [...new Set(msgs.map((m) => m.local))];
+  $('ladder-title').textContent = `Call-ID ${str(ld.call_id)}: ${ladderState.count} message(s)` +
+    (ld.dropped ? `, ${ld.dropped} not kept` : '') +
+    (msgs.length ? `, from ${fmtMs(msgs[0].t, true)}` : '') +
+    (extra ? ` (${extra} more addresses share the last column)` : '');
+
+  const head = el('tr', {}, el('th', { class: 'when' }, 'time'),
+    lanes.map((l) => (l.key === null
+      ? el('th', { class: 'lane us', 'data-lane': 'pinhole' }, 'pinhole',
+        el('span', { class: 'sub mono' }, locals.join(' ')))
+      : el('th', { class: 'lane mono', 'data-lane': l.key }, l.key))));
+  const ncols = lanes.length + 1;
+  const t0 = msgs.length ? Number(msgs[0].t) : 0;
+  const body = [];
+  msgs.forEach((m, i) => {
+    if (ld.dropped && i === Number(ld.dropped_at))
+      body.push(el('tr', { class: 'gap' }, el('td', { colspan: ncols },
+        `... ${ld.dropped} message(s) not kept ...`)));
+    const peer = laneOf(m.remote);
+    const from = m.dir === 'in' ? peer : us, to = m.dir === 'in' ? us : peer;
+    const a = Math.min(from, to), b = Math.max(from, to);
+    const cells = [el('td', { class: 'when', title: fmtMs(m.t, true) },
+      fmtMs(m.t), el('span', { class: 'sub' }, `+${Number(m.t) - t0} ms`))];
+    for (let c = 0; c < a; c++) cells.push(el('td', { class: 'life' }));
+    cells.push(el('td', { colspan: b - a + 1, class: `span-${b - a + 1}` },
+      el('div', { class: `arrow ${to > from ? 'right' : 'left'} ${arrowClass(m)}`,
+        title: `${m.dir === 'in' ? `${m.remote} -> ${m.local}` : `${m.local} -> ${m.remote}`} (${str(m.proto)})` },
+      el('span', { class: 'label' }, str(m.first_line)),
+      el('div', { class: 'line' }))));
+    for (let c = b + 1; c < lanes.length; c++) cells.push(el('td', { class: 'life' }));
+    const method = /^SIP\/2\.0 /.test(m.first_line) ? null : str(m.first_line).split(' ')[0];
+    const tr = el('tr', { class: ladderState.open === i ? 'msg open' : 'msg', 'data-index': i,
+      'data-dir': m.dir, 'data-remote': m.remote, 'data-method': method,
+      'data-status': method ? null : str(m.first_line).split(' ')[1], tabindex: 0 }, cells);
+    const toggle = () => {
+      ladderState.open = ladderState.open === i ? null : i;
+      renderLadder(ld);
+    };
+    tr.addEventListener('click', toggle);
+    tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') toggle(); });
+    body.push(tr);
+    if (ladderState.open === i) body.push(messageDetail(m, ncols));
+  });
+  $('ladder-table').replaceChildren(el('thead', {}, head), el('tbody', {}, body));
+}
+
+function closeLadder() {
+  Object.assign(ladderState, { callId: null, count: -1, open: null, listKey: '' });
+  $('ladder-view').hidden = true;
+  for (const tr of $('ladders-body').children) tr.classList.remove('selected');
+}
+
 /* Polling */
 
 const sections = [
@@ -286,6 +445,7 @@ const sections = [
   { path: '/api/alarms', render: renderAlarms, error: 'alarms-error', list: true },
   { path: '/api/registrations', render: renderRegistrations, error: 'regs-error', list: true },
   { path: '/api/calls', render: renderCalls, error: 'calls-error', list: true },
+  { path: '/api/ladders', render: renderLadders, error: 'ladders-error', list: true },
 ];
 
 let busy = false;
@@ -323,6 +483,8 @@ async function refresh() {
 
 document.addEventListener('DOMContentLoaded', () => {
   $('refresh-s').textContent = String(REFRESH_MS / 1000);
+  $('ladders-all').addEventListener('change', () => { ladderState.listKey = ''; refresh(); });
+  $('ladder-close').addEventListener('click', closeLadder);
   refresh();
   setInterval(refresh, REFRESH_MS);
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
