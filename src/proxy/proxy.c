@@ -40,6 +40,7 @@
 #include "nat/nat.h"
 #include "proxy/features.h"
 #include "proxy/pickup.h"
+#include "proxy/refer.h"
 #include "registrar/registrar.h"
 #include "sip/edit.h"
 #include "store/store.h"
@@ -1575,6 +1576,15 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 	}
 	if (msg->method_id == SIP_INVITE)
 		reply(msg, flow, txn, 100, NULL, NULL);
+	if (msg->method_id == SIP_REFER) {
+		/* Transfer targets are checked before anything else. */
+		unsigned rstatus;
+		const char *rreason;
+		if (refer_check(msg, P.conf, uri_is_ours, &rstatus, &rreason)) {
+			reply(msg, flow, txn, rstatus, rreason, NULL);
+			return;
+		}
+	}
 
 	/* Route processing (16.4). Strict routing first: our own
 	 * Record-Route URI in the Request-URI. */
