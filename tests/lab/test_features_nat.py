@@ -1,5 +1,6 @@
 """Telephony features through real NATs (issue 5): simultaneous ring,
-sequential hunt group, forwarding on busy and unconditional, MESSAGE,
+sequential hunt group, forwarding on busy and unconditional, 3xx
+recursion, MESSAGE,
 MWI (SUBSCRIBE/NOTIFY with a LAN voicemail server), the LAN feature server
 (voicemail, conference, paging, music on hold), blind transfer and call
 park (REFER/NOTIFY), and the REFER policy refusing a transfer to a
@@ -236,6 +237,20 @@ def test_forward_always_to_remote(env, pinhole):
     invites = [u for u in pcap.read_udp(alice["lanphone"].path)
                if u.payload.startswith(b"INVITE ")]
     assert not invites, "alice's own phone was rung despite forward_always"
+
+
+def test_redirect_followed_to_remote(env, pinhole):
+    """alice (symmetric NAT) answers 302 with Contact sip:bob@example.com;
+    pinhole follows the redirect itself and rings bob (port-restricted);
+    carol talks to bob. The 302 never reaches carol (her scenario would
+    fail on it)."""
+    env.register(SYM, "alice")
+    env.register(PRC, "bob")
+    env.register(RC, "carol")
+    moved = env.uas(SYM, "alice", scenario="feat_uas_redirect.xml",
+                    keys={"target": "bob", "domain": labenv.DOMAIN})
+    bob = env.uas(PRC, "bob")
+    _call(env, RC, "carol", "alice", [moved, bob], (RC, PRC))
 
 
 # -- 4: MESSAGE -------------------------------------------------------------------------
