@@ -238,6 +238,20 @@ static void src_metrics(struct admin_text *out, void *arg)
 			  "pinhole_relay_denied_total %llu\n",
 			  (unsigned long long)ps->loops,
 			  (unsigned long long)ps->relay_denied);
+	{
+		const struct ladder_stats *ls = ladder_stats();
+		admin_text_printf(out, "# TYPE pinhole_ladders gauge\n"
+				  "pinhole_ladders{kind=\"call\"} %u\n"
+				  "pinhole_ladders{kind=\"other\"} %u\n"
+				  "pinhole_ladder_bytes %zu\n"
+				  "pinhole_ladder_messages_total %llu\n"
+				  "pinhole_ladder_messages_dropped_total %llu\n"
+				  "pinhole_ladders_evicted_total %llu\n",
+				  ls->calls, ls->others, ls->bytes,
+				  (unsigned long long)ls->recorded,
+				  (unsigned long long)ls->dropped,
+				  (unsigned long long)ls->evicted);
+	}
 }
 
 static int src_loglevel(const char *level, void *arg)

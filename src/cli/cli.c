@@ -360,6 +360,7 @@ static const struct column reg_cols[] = {
 	{ "local", "LOCAL", false, NULL },
 	{ "private_contact", "PRIVATE CONTACT", false, NULL },
 	{ "verdict", "VERDICT", false, NULL },
+	{ "nat_behaviour", "NAT", false, NULL },
 	{ "expires", "EXPIRES", false, "s" },
 	{ "node", "NODE", false, NULL },
 	{ "q", "Q", false, NULL },
@@ -525,7 +526,7 @@ static void print_ladder_list(json_t *rows)
 	json_t *row;
 
 	if (json_array_size(rows) == 0) {
-		printf("no ladders (recording is off with [admin] "
+		printf("no ladders (none recorded yet, or [admin] "
 		       "ladder_calls = 0)\n");
 		return;
 	}

@@ -290,3 +290,35 @@ def test_long_ladder_keeps_start_and_end_big_message_cut(daemon):
     status, lst = api(daemon, "/api/ladders")
     row = next(r for r in lst if r["call_id"] == "long-ladder-1")
     assert row["messages"] == 80 and row["dropped"] == 16
+
+
+def test_reload_turns_recording_off_and_on_tcp_recorded(request):
+    d = make_daemon(request)
+    d.cli("user", "add", "bob", "password1")
+    bob = UA(d.port, "bob", transport="tcp")
+    assert bob.register().status == 200
+    status, body = ladder(d, bob.call_id)
+    assert status == 200
+    m = body["messages"][0]
+    assert m["proto"] == "tcp" and m["dir"] == "in"
+    assert m["remote"] == f"127.0.0.1:{bob.port}" and m["local"] == f"127.0.0.1:{d.port}"
+    assert body["messages"][1]["dir"] == "out" and body["messages"][1]["proto"] == "tcp"
+    metrics = urllib.request.urlopen(
+        f"http://127.0.0.1:{d.admin_port}/metrics", timeout=3).read().decode()
+    assert 'pinhole_ladders{kind="other"} 1' in metrics
+
+    with open(d.conf) as f:
+        conf = f.read()
+    with open(d.conf, "w") as f:
+        f.write(with_ladder_calls(0)(conf))
+    d.cli("reload")
+    assert api(d, "/api/ladders") == (200, [])
+    assert bob.register().status == 200
+    assert api(d, "/api/ladders") == (200, [])
+
+    with open(d.conf, "w") as f:
+        f.write(with_ladder_calls(5)(conf))
+    d.cli("reload")
+    assert bob.register().status == 200
+    status, lst = api(d, "/api/ladders")
+    assert [r["call_id"] for r in lst] == [bob.call_id]
