@@ -91,6 +91,22 @@ def test_oldest_ringing_call_is_picked(pbx):
     assert inv.get("Replaces").endswith("from-tag=first;early-only")
 
 
+def test_call_under_pickup_not_picked_twice_until_that_fails(pbx):
+    alice, carol = pbx.phones["alice"], pbx.phones["carol"]
+    dave = UA(pbx.port, "dave")
+    ring(pbx, alice, "bob", "twice")
+    invite(carol, "*78bob")
+    first = recv_request(alice, "INVITE")      # not answered yet
+    invite(dave, "*78bob")
+    assert dave.final().status == 480
+    answer(alice, first, 481, "Call Does Not Exist", tag="no")
+    assert carol.final().status == 481
+    invite(dave, "*78bob")                     # the failed pickup let go
+    again = recv_request(alice, "INVITE")
+    assert again.get("From").startswith("<sip:dave@")
+    assert again.get("Replaces").endswith("from-tag=twice;early-only")
+
+
 def test_nothing_ringing_480(pbx):
     carol = pbx.phones["carol"]
     invite(carol, "*78bob")
