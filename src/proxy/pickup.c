@@ -117,14 +117,14 @@ unsigned pickup_prepare(struct pickup *pk, struct store *store,
 bool pickup_may_take(const struct pickup *pk, const char *dialled,
 		     const char *ringing_user)
 {
+	/* The picker's own phone ringing is not a call to pick up. */
+	if (strcmp(ringing_user, pk->picker) == 0)
+		return false;
 	switch (pk->kind) {
 	case PICKUP_DIRECTED:
 		return strcmp(dialled, pk->ext) == 0 ||
 		       strcmp(ringing_user, pk->ext) == 0;
 	case PICKUP_GROUP:
-		/* The picker's own phone ringing is not a call to pick up. */
-		if (strcmp(ringing_user, pk->picker) == 0)
-			return false;
 		return (dialled[0] && features_list_has(pk->scope, dialled)) ||
 		       (ringing_user[0] &&
 			features_list_has(pk->scope, ringing_user));

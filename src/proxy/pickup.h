@@ -43,7 +43,7 @@ unsigned pickup_prepare(struct pickup *pk, struct store *store,
 
 /* May pk take a call dialled to `dialled` ("" when not our domain) that
  * rings at a device of `ringing_user` ("" when unknown: a gateway, a
- * URI)? */
+ * URI)? Never a branch ringing the picker's own phone. */
 bool pickup_may_take(const struct pickup *pk, const char *dialled,
 		     const char *ringing_user);
 
