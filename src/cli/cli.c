@@ -559,14 +559,16 @@ static void print_message_text(const char *text)
 		size_t n = strcspn(text, "\r\n");
 		char *line = malloc(n + 1);
 
+		char *clean = NULL;
+
 		if (line) {
 			memcpy(line, text, n);
 			line[n] = '\0';
-			char *clean = cell_dup(line, n);
-			printf("        | %s\n", clean ? clean : "");
-			free(clean);
-			free(line);
+			clean = cell_dup(line, n);
 		}
+		printf("        | %s\n", clean ? clean : "");
+		free(clean);
+		free(line);
 		text += n;
 		if (*text == '\r')
 			text++;
@@ -660,8 +662,13 @@ static int cmd_show_ladder(int argc, char **argv, const char *path)
 		else if (!call_id && strlen(argv[i]) < 256)
 			call_id = argv[i];
 		else
-			return fprintf(stderr, "pinhole: usage: show ladder "
-				       "[CALL-ID] [--json] [--full]\n"), 2;
+			call_id = "";	/* too many, or too long */
+	}
+	if (call_id && !*call_id) {
+		fprintf(stderr, "pinhole: usage: show ladder [CALL-ID] "
+			"[--json] [--full] (a Call-ID of at most 255 "
+			"characters)\n");
+		return 2;
 	}
 	if (load_conf(path, &conf, false))
 		return 1;
