@@ -102,8 +102,14 @@ static void check(struct reg_binding *b, void *arg)
 		b->ka_failures++;
 		K.failures++;
 		if (b->ka_failures >= KA_MAX_FAILURES && !b->unreachable) {
-			char r[ADDR_STRLEN];
+			char r[ADDR_STRLEN], why[160], hint[240] = "";
 			b->unreachable = true;
+			if (!strcmp(nat_behaviour(&b->flow.remote, why,
+						  sizeof(why)), "symmetric"))
+				snprintf(hint, sizeof(hint), " Its NAT is "
+					 "symmetric (%s): it drops anything "
+					 "but answers to what the phone sent.",
+					 why);
 			log_warn("nat", "keepalives unanswered aor=%s contact=%s "
 				 "public=%s failures=%u: the NAT pinhole toward "
 				 "the phone seems closed",
@@ -116,9 +122,9 @@ static void check(struct reg_binding *b, void *arg)
 				    "Its NAT closed the pinhole or the phone is "
 				    "gone; if it is still on, lower [nat] "
 				    "keepalive_interval (now %us) or make the "
-				    "phone register over TCP",
+				    "phone register over TCP.%s",
 				    b->ka_failures, b->contact, r,
-				    K.conf->keepalive_interval);
+				    K.conf->keepalive_interval, hint);
 		}
 	}
 	if (now >= b->ka_next_ms) {

@@ -45,6 +45,8 @@ struct nat_stream {
 	bool allocated;
 	uint32_t relay_id;
 	uint16_t port[2];	/* our RTP port on side A, side B */
+	struct sockaddr_storage said[2];	/* SDP address of A, B as
+						   written (private too) */
 };
 
 struct media_session {
@@ -206,8 +208,29 @@ static struct media_session *session_find(struct pl call_id)
 	return NULL;
 }
 
+/* Feed behaviour.c: where each party said it receives media against
+ * where its packets came from, per our port. */
+static void observe_session(const struct media_session *s)
+{
+	for (unsigned i = 0; i < s->nstreams; i++) {
+		struct relay_stream_info info;
+		if (!s->streams[i].allocated ||
+		    relay_stream_info(N.relay, s->streams[i].relay_id, &info))
+			continue;
+		for (int side = 0; side < 2; side++) {
+			const struct relay_side_info *si = &info.side[side];
+			const struct sockaddr_storage *said =
+				&s->streams[i].said[side];
+			if (si->latched && said->ss_family != AF_UNSPEC)
+				nat_behaviour_observe(said, &si->latched_addr,
+						      si->port);
+		}
+	}
+}
+
 static void session_free(struct media_session *s, const char *why)
 {
+	observe_session(s);
 	for (unsigned i = 0; i < s->nstreams; i++)
 		if (s->streams[i].allocated)
 			relay_stream_free(N.relay, s->streams[i].relay_id);
@@ -258,6 +281,7 @@ static void sweep(void *arg)
 			struct media_session *s = container_of(n, struct media_session, node);
 			uint64_t last = 0;
 			next = n->next;
+			observe_session(s);
 			diagnose_media(s, now);
 			if (now - s->created < (int64_t)N.conf->idle_timeout)
 				continue;
@@ -316,6 +340,7 @@ void nat_close(void)
 	nat_keepalive_stop();
 	nat_public_stop();
 	nat_probe_stop();
+	nat_behaviour_free();
 	hash_free(&N.sessions);
 }
 
@@ -502,15 +527,15 @@ static int rewrite_sdp(struct sip_editor *ed, const struct sip_msg *msg,
 			st->allocated = true;
 			check_ports_low();
 		}
-		/* Where this party says it receives (hold: 0.0.0.0 = none). */
 		/* Where this party says it receives. A private address
 		 * outside the intranet (a NAT'ed phone's own address) is
 		 * never a destination: the relay latches on the real source
 		 * instead. 0.0.0.0 (RFC 2543 hold) means none. */
 		memset(&peer, 0, sizeof(peer));
-		if (addr_from_ip(&peer, addr, m->port) ||
-		    addr_is_any(&peer) ||
-		    ip_private_text(addr.p, addr.l))
+		if (addr_from_ip(&peer, addr, m->port) || addr_is_any(&peer))
+			memset(&peer, 0, sizeof(peer));
+		st->said[from_side] = peer;	/* for behaviour.c */
+		if (ip_private_text(addr.p, addr.l))
 			memset(&peer, 0, sizeof(peer));
 		if (m->rtcp_port && !m->rtcp_mux)
 			rtcp_port = m->rtcp_port;

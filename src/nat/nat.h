@@ -101,6 +101,18 @@ size_t nat_options_build(char *buf, size_t cap, const char *uri,
 			 const char *host, unsigned port, const char *branch,
 			 const char *tag, const char *domain);
 
+/* Far-end NAT behaviour (behaviour.c), learnt from relayed media: priv
+ * is where a party's SDP said it receives, mapped where its packets came
+ * from, dest_port our relay port they were sent to. nat_behaviour()
+ * answers "cone", "symmetric" or "unknown" for a NAT's public address,
+ * with the evidence in why. */
+void nat_behaviour_observe(const struct sockaddr_storage *priv,
+			   const struct sockaddr_storage *mapped,
+			   uint16_t dest_port);
+const char *nat_behaviour(const struct sockaddr_storage *pub, char *why,
+			  size_t cap);
+void nat_behaviour_free(void);
+
 /* Near-end NAT (public.c): the address to advertise to dest, given our
  * local address toward it. false when the public address is needed (dest
  * outside the intranet, behind_nat on) but not known yet. */

@@ -840,6 +840,21 @@ json_t *reg_to_json(void)
 						    json_string(b->contact));
 				json_object_set_new(o, "verdict", json_string(b->verdict));
 				json_object_set_new(o, "nat_reason", json_string(b->nat_reason));
+				{
+					char why[160];
+					const char *nb = "none";
+					if (!strcmp(b->verdict, "behind-nat") ||
+					    !strcmp(b->verdict, "nonat-suspect"))
+						nb = nat_behaviour(&b->flow.remote,
+								   why, sizeof(why));
+					else
+						snprintf(why, sizeof(why),
+							 "no NAT between us");
+					json_object_set_new(o, "nat_behaviour",
+							    json_string(nb));
+					json_object_set_new(o, "nat_behaviour_why",
+							    json_string(why));
+				}
 				json_object_set_new(o, "last_keepalive",
 						    b->ka_answered ? json_integer(b->ka_answered) : json_null());
 				json_object_set_new(o, "keepalive_failures", json_integer(b->ka_failures));

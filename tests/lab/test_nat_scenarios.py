@@ -321,6 +321,29 @@ def test_reinvite_adds_video(env, pinhole, topo):
     assert len(sess["streams"]) == 2, sess
 
 
+# -- 9: the NAT behaviour each phone's router shows, learnt from media -------
+
+@pytest.mark.parametrize("kind,want", [("symmetric", "symmetric"),
+                                       ("port-restricted", "cone"),
+                                       ("full-cone", "cone")])
+def test_observed_nat_behaviour(env, pinhole, kind, want):
+    """Two calls in a row from the same phone (same private RTP port) reach
+    two different relay ports; a symmetric NAT maps them to two public
+    ports, a cone NAT keeps one. The registrations view says which."""
+    src = phone(kind)
+    env.register(src, "alice")
+    env.register("pub1", "bob")
+    [b] = pinhole.bindings_for("alice")
+    assert b["nat_behaviour"] == "unknown", b
+    for _ in range(2):
+        _relayed_call(env, src, "alice", "pub1", "bob", duration_ms=1500)
+    [b] = pinhole.bindings_for("alice")
+    assert b["nat_behaviour"] == want, b
+    assert PHONE_IP in b["nat_behaviour_why"], b
+    [pub] = pinhole.bindings_for("bob")
+    assert pub["nat_behaviour"] == "none", pub
+
+
 # -- 8: SIP ALG router and a client-side-STUN phone ---------------------------
 
 def _settled_binding(pinhole, user, timeout=6.0):
