@@ -165,6 +165,8 @@ test('registrations: alice behind-nat with her user agent shown as text', async 
   const row = pageA.locator('#regs-body tr[data-aor="alice@example.com"]');
   const verdict = await waitText(row.locator('.badge'), /behind-nat/, 'alice behind-nat on the page');
   assert.equal(verdict.trim(), 'behind-nat');
+  // no relayed media yet: the router's behaviour is not known
+  assert.equal((await row.locator('[data-nat]').textContent()).trim(), 'NAT: unknown');
   /* the reason is there, as a tooltip and a sub-line */
   const reason = byAor['alice@example.com'].nat_reason;
   if (reason) {

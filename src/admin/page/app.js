@@ -128,7 +128,7 @@ const VERDICT_HELP = {
   'local': 'on a local subnet: reached directly',
   'public': 'public address, no NAT seen',
   'behind-nat': 'behind a NAT: reached through the flow it registered from',
-  'nonat-suspect': 'Contact looks public but differs from the source: phone-side STUN or a SIP ALG rewrote it',
+  'nonat-suspect': 'looks public, but a private address left in the message or the active check (OPTIONS from another port, unanswered) shows a NAT: phone-side STUN or a SIP ALG',
 };
 
 function renderRegistrations(regs) {
@@ -153,7 +153,10 @@ function renderRegistrations(regs) {
       el('td', {},
         el('span', { class: 'badge', 'data-verdict': verdict,
           title: reason || VERDICT_HELP[verdict] || null }, verdict || '?'),
-        reason ? el('span', { class: 'sub reason' }, reason) : null),
+        reason ? el('span', { class: 'sub reason' }, reason) : null,
+        r.nat_behaviour && r.nat_behaviour !== 'none'
+          ? el('span', { class: 'sub', 'data-nat': str(r.nat_behaviour),
+            title: str(r.nat_behaviour_why) }, `NAT: ${str(r.nat_behaviour)}`) : null),
       el('td', { class: 'mono wrap' }, str(r.contact),
         r.private_contact && r.private_contact !== r.contact
           ? el('span', { class: 'sub' }, `private: ${r.private_contact}`) : null),
