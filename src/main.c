@@ -330,6 +330,14 @@ static void on_signal(int fd, int events, void *arg)
 	}
 }
 
+static json_t *src_selftest(bool start, void *arg)
+{
+	(void)arg;
+	if (start && nat_selftest_start() == EBUSY)
+		return NULL;
+	return nat_selftest_json();
+}
+
 static int run_daemon(void)
 {
 	struct conf_errors errs;
@@ -345,6 +353,7 @@ static int run_daemon(void)
 		.metrics = src_metrics,
 		.set_loglevel = src_loglevel,
 		.reload = src_reload,
+		.selftest = src_selftest,
 	};
 
 	D.conf = calloc(1, sizeof(*D.conf));

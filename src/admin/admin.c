@@ -20,7 +20,8 @@
  * (JSON), GET /api/ladders and GET /api/calls/ladder?call_id=X (the SIP
  * ladders, diag/ladder.h), GET /metrics (Prometheus text),
  * POST /api/loglevel?level=X,
- * POST /api/reload, and the diagnostics page: GET / plus its CSS and JS
+ * POST /api/reload, GET|POST /api/selftest (reachability from outside,
+ * nat/selftest.c), and the diagnostics page: GET / plus its CSS and JS
  * (page.h; files compiled in, nothing read from disk). A NULL callback
  * answers 404, a wrong method 405 with Allow, a callback failure 500;
  * errors are JSON {"error": "..."}.
@@ -335,6 +336,23 @@ static enum MHD_Result route_reload(struct admin *admin,
 			 json_pack("{s:b,s:s}", "ok", 1, "message", msg));
 }
 
+static enum MHD_Result route_selftest(struct admin *admin,
+				      struct MHD_Connection *conn, bool get,
+				      bool post)
+{
+	json_t *json;
+
+	if (!admin->sources.selftest)
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+	if (!get && !post)
+		return send_not_allowed(conn, "GET, HEAD, POST");
+	json = admin->sources.selftest(post, admin->sources.arg);
+	if (!json)
+		return send_error(conn, MHD_HTTP_CONFLICT,
+				  "a self-test is already running");
+	return send_json(conn, MHD_HTTP_OK, json);
+}
+
 /* One call's SIP ladder: the Call-ID is a query parameter because it may
  * hold any character ('/', '@', '%'); microhttpd decodes it. */
 static enum MHD_Result route_ladder(struct admin *admin,
@@ -431,6 +449,8 @@ static enum MHD_Result dispatch(struct admin *admin,
 		return route_loglevel(admin, conn, post);
 	if (strcmp(url, "/api/reload") == 0)
 		return route_reload(admin, conn, post);
+	if (strcmp(url, "/api/selftest") == 0)
+		return route_selftest(admin, conn, get, post);
 	return send_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 

@@ -8,6 +8,7 @@
 #define PINHOLE_ADMIN_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct loop;
@@ -37,6 +38,9 @@ struct admin_sources {
 	int (*set_loglevel)(const char *level, void *arg);
 	/* POST /api/reload ; returns 0 or an errno, message filled */
 	int (*reload)(char *msg, size_t cap, void *arg);
+	/* GET /api/selftest: state and results; POST starts a run (the
+	 * callback's start is true) and answers the state */
+	json_t *(*selftest)(bool start, void *arg);
 	void *arg;
 };
 

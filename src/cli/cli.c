@@ -1389,6 +1389,72 @@ static void doctor_phones(const char *body)
 	json_decref(rows);
 }
 
+/* Reachability from outside: the daemon's RFC 5780 self-test through its
+ * STUN server (nat/selftest.c), started and waited for here. */
+static void doctor_reachability(const struct conf *conf)
+{
+	char *body = NULL;
+	int status = 0;
+	json_t *r = NULL;
+	const char *state = NULL;
+
+	printf("\n== reachability from outside\n");
+	if (daemon_request(conf, "POST", "/api/selftest", &status, &body,
+			   true) || (status != 200 && status != 409)) {
+		printf("  (the daemon did not run the self-test: HTTP %d)\n",
+		       status);
+		free(body);
+		return;
+	}
+	for (int i = 0; i < 60; i++) {	/* the test takes <= 7 s */
+		free(body);
+		body = NULL;
+		json_decref(r);
+		r = NULL;
+		if (daemon_request(conf, "GET", "/api/selftest", &status,
+				   &body, true) || status != 200)
+			break;
+		r = json_loads(body, 0, NULL);
+		state = json_string_value(json_object_get(r, "state"));
+		if (state && strcmp(state, "running") != 0)
+			break;
+		usleep(250 * 1000);
+	}
+	if (!r || !state || strcmp(state, "done") != 0) {
+		printf("  (no result from the self-test)\n");
+	} else {
+		const char *note = json_string_value(json_object_get(r, "note"));
+		json_t *sip = json_object_get(r, "sip_reachable");
+		json_t *rtp = json_object_get(r, "rtp_reachable");
+		json_int_t rport = json_integer_value(json_object_get(r,
+								      "rtp_port"));
+
+		if (json_is_boolean(sip))
+			printf("  %s SIP port %u/udp %s from another address of "
+			       "the STUN server%s\n", json_is_true(sip) ? "ok" :
+			       "!", conf->port, json_is_true(sip) ?
+			       "is reachable" : "is NOT reachable",
+			       json_is_true(sip) ? "" : conf->behind_nat ?
+			       ".\n    Fix: forward it on the local NAT to "
+			       "this server" : ".\n    Fix: open it in the "
+			       "firewall");
+		if (json_is_boolean(rtp))
+			printf("  %s RTP range (tested on port %lld/udp) %s%s\n",
+			       json_is_true(rtp) ? "ok" : "!", (long long)rport,
+			       json_is_true(rtp) ? "is reachable" :
+			       "is NOT reachable: remote phones get one-way "
+			       "or no audio", json_is_true(rtp) ? "" :
+			       conf->behind_nat ? ".\n    Fix: forward the "
+			       "whole [media] range on the local NAT" :
+			       ".\n    Fix: open the [media] range in the "
+			       "firewall");
+		if (note && *note)
+			printf("  %s\n", note);
+	}
+	json_decref(r);
+	free(body);
+}
+
 static int cmd_doctor(int argc, char **argv, const char *path)
 {
 	struct conf conf;
@@ -1454,13 +1520,13 @@ static int cmd_doctor(int argc, char **argv, const char *path)
 				     &status, &body, false))
 		doctor_phones(body);
 	free(body);
+	if (up)
+		doctor_reachability(&conf);
 
 	printf("\n== not run by this version\n"
 	       "  - phones that used to register and stopped\n"
-	       "  - per-endpoint NAT behaviour (cone or symmetric)\n"
-	       "  - reachability of the SIP port and RTP range from outside\n"
-	       "    (needs a STUN server with RFC 5780 support)\n"
-	       "  - RTP range overlap between HA nodes\n");
+	       "  - RTP range overlap between HA nodes (each node knows only "
+	       "its own range)\n");
 	return failed;
 }
 

@@ -318,6 +318,7 @@ int nat_init(struct loop *loop, struct transport *tp, struct relay *relay,
 	nat_keepalive_start(loop, tp, conf);
 	nat_public_start(loop, tp, conf);
 	nat_probe_start(loop, conf);
+	nat_selftest_init(loop, tp, conf);
 	return 0;
 }
 
@@ -327,6 +328,7 @@ void nat_set_conf(const struct conf *conf)
 	nat_keepalive_set_conf(conf);
 	nat_public_set_conf(conf);
 	nat_probe_set_conf(conf);
+	nat_selftest_set_conf(conf);
 }
 
 void nat_close(void)
@@ -340,6 +342,7 @@ void nat_close(void)
 	nat_keepalive_stop();
 	nat_public_stop();
 	nat_probe_stop();
+	nat_selftest_stop();
 	nat_behaviour_free();
 	hash_free(&N.sessions);
 }

@@ -113,6 +113,18 @@ const char *nat_behaviour(const struct sockaddr_storage *pub, char *why,
 			  size_t cap);
 void nat_behaviour_free(void);
 
+/* Reachability self-test (selftest.c): RFC 5780 CHANGE-REQUEST through
+ * the STUN server, from the SIP socket and from a port of the RTP range.
+ * start: 0 or EBUSY (one at a time); the JSON says state and results. */
+int nat_selftest_start(void);
+json_t *nat_selftest_json(void);
+bool nat_selftest_stun(const uint8_t *buf, size_t len,
+		       const struct sockaddr_storage *from);
+void nat_selftest_init(struct loop *loop, struct transport *tp,
+		       const struct conf *conf);
+void nat_selftest_set_conf(const struct conf *conf);
+void nat_selftest_stop(void);
+
 /* Near-end NAT (public.c): the address to advertise to dest, given our
  * local address toward it. false when the public address is needed (dest
  * outside the intranet, behind_nat on) but not known yet. */

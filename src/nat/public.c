@@ -28,9 +28,9 @@
 #include "core/loop.h"
 #include "log/log.h"
 #include "nat/nat.h"
+#include "nat/stun.h"
 #include "util/addr.h"
 
-#define STUN_MAGIC 0x2112a442u
 #define STUN_TRIES 4
 
 static struct {
@@ -112,15 +112,10 @@ static int resolve_server(void)
 
 static void send_request(void)
 {
-	uint8_t req[20];
-	uint32_t magic = htonl(STUN_MAGIC);
+	uint8_t req[28];
+	size_t n = stun_binding_request(req, U.txid, 0);
 
-	req[0] = 0x00;
-	req[1] = 0x01;		/* Binding request */
-	req[2] = req[3] = 0;	/* no attributes */
-	memcpy(req + 4, &magic, 4);
-	memcpy(req + 8, U.txid, 12);
-	tp_send_raw_udp(U.tp, &U.server, req, sizeof(req));
+	tp_send_raw_udp(U.tp, &U.server, req, n);
 	U.requests++;
 }
 
@@ -137,8 +132,7 @@ static void start_query(void)
 		loop_timer_start(U.loop, &U.timer, (uint64_t)U.conf->stun_refresh * 1000);
 		return;
 	}
-	for (int i = 0; i < 12; i++)
-		U.txid[i] = (uint8_t)rand();
+	stun_new_txid(U.txid);
 	U.waiting = true;
 	U.tries = 0;
 	log_debug("nat", "STUN binding request to %s",
@@ -178,46 +172,16 @@ static void on_timer(void *arg)
 static void on_stun(void *arg, const uint8_t *buf, size_t len,
 		    const struct sockaddr_storage *from)
 {
-	size_t off = 20, mlen;
-	struct sockaddr_storage mapped;
-	bool found = false;
+	struct sockaddr_storage mapped, other;
 
 	(void)arg;
-	(void)from;
-	if (!U.waiting || len < 20 || buf[0] != 0x01 || buf[1] != 0x01 ||
-	    memcmp(buf + 8, U.txid, 12) != 0)
+	if (nat_selftest_stun(buf, len, from))
+		return;		/* the reachability self-test's */
+	if (!U.waiting || !stun_parse_response(buf, len, U.txid, &mapped,
+					       &other))
 		return;		/* not our Binding success response */
-	mlen = (size_t)buf[2] << 8 | buf[3];
-	if (mlen + 20 > len)
-		return;
-	memset(&mapped, 0, sizeof(mapped));
-	while (off + 4 <= 20 + mlen) {
-		unsigned type = (unsigned)buf[off] << 8 | buf[off + 1];
-		size_t alen = (size_t)buf[off + 2] << 8 | buf[off + 3];
-		const uint8_t *v = buf + off + 4;
-
-		if (off + 4 + alen > 20 + mlen)
-			break;
-		if ((type == 0x0020 || type == 0x0001) && alen >= 8 && v[1] == 0x01) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&mapped;
-			uint16_t port = (uint16_t)(v[2] << 8 | v[3]);
-			uint32_t ip;
-			memcpy(&ip, v + 4, 4);
-			if (type == 0x0020) {
-				port ^= (uint16_t)(STUN_MAGIC >> 16);
-				ip ^= htonl(STUN_MAGIC);
-			}
-			sin->sin_family = AF_INET;
-			sin->sin_addr.s_addr = ip;
-			U.mapped_port = port;
-			found = true;
-			if (type == 0x0020)
-				break;	/* XOR-MAPPED wins over MAPPED */
-		}
-		off += 4 + ((alen + 3) & ~(size_t)3);
-	}
-	if (!found)
-		return;
+	U.mapped_port = addr_port(&mapped);
+	addr_set_port(&mapped, 0);
 	U.waiting = false;
 	U.responses++;
 	if (!U.known || !addr_ip_eq(&mapped, &U.addr)) {

@@ -232,3 +232,43 @@ def test_stun_learn_refuse_until_known_and_follow_change(stun_daemon):
                          f"Proxy-Authorization: {cred}\r\n", to="<sip:alice@example.com>"))
     ping = recv_req(remote, "OPTIONS", timeout=5)
     assert "198.51.100.21" in ping.all("Via")[0], ping.all("Via")
+
+
+def _selftest(d, start):
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{d.admin_port}/api/selftest",
+        method="POST" if start else "GET")
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+def _selftest_done(d):
+    deadline = time.time() + 10
+    r = _selftest(d, True)
+    while r["state"] == "running" and time.time() < deadline:
+        time.sleep(0.2)
+        r = _selftest(d, False)
+    return r
+
+
+def test_selftest_without_stun_server_says_untested(static_daemon):
+    r = _selftest_done(static_daemon)
+    assert r["state"] == "done", r
+    assert r["sip_reachable"] is None and r["rtp_reachable"] is None, r
+    assert "no [nat] stun_server" in r["note"], r
+
+
+def test_selftest_with_a_stun_server_without_rfc5780(request):
+    """A STUN server that gives no OTHER-ADDRESS cannot answer from
+    elsewhere: the self-test says so instead of guessing."""
+    stun = StunResponder()
+    stun.mapped = (PUBLIC, 5060)
+    d = make_daemon(f"stun_server = 127.0.0.1:{stun.port}\n")
+    d.start()
+    try:
+        r = _selftest_done(d)
+        assert r["state"] == "done" and r["rfc5780"] is False, r
+        assert r["sip_reachable"] is None, r
+        assert "does not support RFC 5780" in r["note"], r
+    finally:
+        d.finish(request)
+        stun.close()

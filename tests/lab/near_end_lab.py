@@ -30,6 +30,7 @@ SRV = "10.10.0.10"
 INTRANET = "10.10.0.0/24"
 RTP_MIN, RTP_MAX = 30000, 30100
 STUN_IP, STUN_PORT = "203.0.113.70", 3478
+STUN_IP2 = "203.0.113.71"     # second address (RFC 5780 tests only)
 PUBLIC_GW_IP = "203.0.113.60"
 TURNSERVER = "/usr/bin/turnserver"
 DOMAIN = labenv.DOMAIN
@@ -166,7 +167,7 @@ def in_office(topo, host):
 
 
 # -- STUN server --------------------------------------------------------------
-def start_stun(topo, workdir):
+def start_stun(topo, workdir, rfc5780=False):
     """coturn as a plain STUN server (no TURN, no TLS, no CLI, no config
     file, its own empty user db instead of /var/lib/turn/turndb) on
     STUN_IP:3478, foreground, under the lab-only name lab-stun; recorded by
@@ -178,7 +179,19 @@ def start_stun(topo, workdir):
             "--no-dtls", "--log-file", "stdout", "--simple-log",
             "--pidfile", os.path.join(workdir, "stun.pid"),
             "--userdb", os.path.join(workdir, "stun-users.sqlite"),
-            "--no-rfc5780", "--no-stun-backward-compatibility"]
+            "--no-stun-backward-compatibility"]
+    if rfc5780:
+        # RFC 5780 needs a second address: answers to CHANGE-REQUEST
+        # leave from STUN_IP2:STUN_PORT+1
+        r = node.run(["ip", "-o", "addr", "show", "dev", "eth0"],
+                     check=False)
+        if STUN_IP2 + "/" not in r.stdout:
+            node.ip("addr", "add", "%s/%d" % (STUN_IP2,
+                                              topology.INET_PREFIXLEN),
+                    "dev", "eth0")
+        argv += ["-L", STUN_IP2]
+    else:
+        argv.append("--no-rfc5780")
     proc = node.popen(argv, log, cwd=workdir, name="lab-stun")
 
     def bound():

@@ -104,8 +104,8 @@ def stun(topo, workdir, lab_report, _test_procs):
     """A starter for the STUN server (stopped with the test's processes)."""
     procs = []
 
-    def start():
-        p = ne.start_stun(topo, workdir)
+    def start(rfc5780=False):
+        p = ne.start_stun(topo, workdir, rfc5780=rfc5780)
         procs.append(p)
         return p
     lab_report.add("stun server log",
@@ -420,6 +420,37 @@ def test_missing_rtp_forward_nated_phone_hears_nothing(
 
 
 # -- route set on one line ----------------------------------------------------
+@pytest.mark.alarms("rtp-range-unreachable")
+def test_doctor_reachability_self_test(topo, start_pinhole, stun):
+    """pinhole doctor asks the daemon to test, through an RFC 5780 STUN
+    server (coturn with two addresses), whether an answer from another
+    address reaches the SIP port and the RTP range through the office NAT:
+    both with the port forwards, the RTP range no longer once its forward
+    is gone (the seed of one-way audio), with an alarm naming the fix."""
+    stun(rfc5780=True)
+    ph = start_pinhole({"stun_server": "%s:%d" % (ne.STUN_IP, ne.STUN_PORT)})
+    waited, st = ne.wait_public_ip(ph, ne.OFFICE_WAN, timeout=10)
+    assert waited is not None, "no public address learned: %s" % st
+    out = ph.cli("doctor", check=False, timeout=40).stdout
+    assert "ok SIP port 5060/udp is reachable" in out, out
+    assert re.search(r"ok RTP range \(tested on port \d+/udp\) is "
+                     r"reachable", out), out
+    res = ph.api("/api/selftest")
+    assert res["rfc5780"] and res["stun_other_address"].startswith(
+        ne.STUN_IP2 + ":"), res
+
+    _no_rtp_forward(topo)
+    ne.flush_conntrack(topo["office-rtr"])
+    out = ph.cli("doctor", check=False, timeout=40).stdout
+    assert "ok SIP port 5060/udp is reachable" in out, out
+    assert re.search(r"! RTP range \(tested on port \d+/udp\) is NOT "
+                     r"reachable", out), out
+    assert "forward the whole [media] range on the local NAT" in out, out
+    api_names, cli_names, _, _ = alarm_names(ph)
+    assert "rtp-range-unreachable" in api_names, api_names
+    assert "sip-port-unreachable" not in api_names, api_names
+
+
 def test_route_set_on_one_line(topo, start_pinhole, make_env):
     """Calls crossing the office NAT with the harness's uac.xml, whose ACK
     and BYE carry the route set as SIPp's [routes]: ONE Route header line
