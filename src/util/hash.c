@@ -5,6 +5,21 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/random.h>
+
+#define FNV_OFFSET 14695981039346656037ULL
+
+uint64_t hash_seed_value = FNV_OFFSET;
+
+/* Before main(): every table, including the first ones built at start-up,
+ * sees the same seed. Without entropy (a very early boot), FNV's own. */
+__attribute__((constructor)) static void hash_seed_init(void)
+{
+	uint64_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		hash_seed_value = FNV_OFFSET ^ r;
+}
 
 int hash_init(struct hash *h, size_t nbuckets)
 {

@@ -37,7 +37,12 @@ static inline uint64_t hash_pl(uint64_t seed, struct pl x)
 {
 	return hash_bytes(seed, x.p, x.l);
 }
-#define HASH_SEED 14695981039346656037ULL
+/* Seed of every table's keys: FNV's offset basis mixed with a random value
+ * drawn once per process (getrandom), so a peer cannot precompute keys
+ * that all land in one bucket (hash flooding). Same within a process;
+ * nothing hashed is stored or compared across processes. */
+extern uint64_t hash_seed_value;
+#define HASH_SEED hash_seed_value
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
