@@ -9,6 +9,20 @@
  * phones re-register anyway. Expiry is a once-a-second sweep: O(bindings)
  * per second, which is cheap next to the traffic that created them (a
  * timer wheel is the next step if this ever shows in a profile).
+ *
+ * Which binding a Contact names (RFC 3261 10.3 step 7 compares URIs):
+ * a NAT'ed phone's Contact is a private address, and phones behind
+ * different NATs often send the same one (sip:alice@192.168.1.10:5060 is
+ * a common default). So when the REGISTER or the binding is NAT'ed
+ * (behind-nat or nonat-suspect) and no +sip.instance identifies the
+ * device, a binding is its Contact URI *and* the public IP it registered
+ * from (same_place). Not the port: a NAT that picked a new mapping must
+ * refresh the phone's binding, not add a second one. What this gives up:
+ * a home whose public IP changes leaves its old binding to expire
+ * (nated_max_expires keeps that short), and two homes behind one
+ * carrier-grade NAT with the same private Contact are one binding until
+ * their phones send +sip.instance. Contact: * and Expires: 0 follow the
+ * same rule, so a phone in one home never unregisters the other home's.
  */
 #include "registrar/registrar.h"
 
@@ -37,8 +51,7 @@ struct ip_ref {
 
 struct pending_del {
 	struct pending_del *next;
-	char *aor;
-	char *contact;
+	uint64_t uid;
 };
 
 static struct {
@@ -50,6 +63,7 @@ static struct {
 	struct hash ips;
 	struct hash ids;
 	uint32_t next_id;
+	uint64_t next_uid;	/* store keys: above every uid in the store */
 	struct loop_timer sweep;
 	struct loop_timer flush;
 	struct reg_aor **dirty;
@@ -137,14 +151,13 @@ static void unmark_dirty(struct reg_aor *a)
 	}
 }
 
-static void queue_delete(const char *aor, const char *contact)
+static void queue_delete(uint64_t uid)
 {
 	struct pending_del *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return;
-	d->aor = strdup(aor);
-	d->contact = strdup(contact);
+	d->uid = uid;
 	d->next = R.dels;
 	R.dels = d;
 	if (!loop_timer_armed(&R.flush))
@@ -238,14 +251,21 @@ static void index_contact(struct reg_binding *b)
 struct reg_binding *reg_find_contact(struct pl uri)
 {
 	uint64_t h = hash_pl(HASH_SEED, uri);
+	struct reg_binding *found = NULL;
 
 	for (struct hash_node *n = hash_bucket(&R.contacts, h); n; n = n->next) {
 		struct reg_binding *b = container_of(n, struct reg_binding,
 						     by_contact);
-		if (n->hash == h && pl_eq_str(uri, b->contact))
-			return b;
+		if (n->hash != h || !pl_eq_str(uri, b->contact))
+			continue;
+		/* One phone's lines share a flow; the same private URI from
+		 * two public IPs is two homes, and the URI cannot say which. */
+		if (found && !addr_ip_eq(&found->flow.remote, &b->flow.remote))
+			return NULL;
+		if (!found)
+			found = b;
 	}
-	return NULL;
+	return found;
 }
 
 /* Drop the strings a REGISTER sets (and the contact index entry). */
@@ -294,8 +314,7 @@ static void binding_remove(struct reg_aor *a, struct reg_binding *b)
 	}
 	a->count--;
 	R.stats.bindings--;
-	if (b->contact)
-		queue_delete(a->aor, b->contact);
+	queue_delete(b->uid);
 	binding_free(b);
 }
 
@@ -304,6 +323,7 @@ static void to_store(const struct reg_binding *b, struct store_binding *sb)
 	char *tp;
 
 	memset(sb, 0, sizeof(*sb));
+	sb->uid = b->uid;
 	snprintf(sb->aor, sizeof(sb->aor), "%s", b->aor->aor);
 	snprintf(sb->contact, sizeof(sb->contact), "%s", b->contact);
 	snprintf(sb->instance, sizeof(sb->instance), "%s", b->instance);
@@ -334,9 +354,7 @@ static void flush(void *arg)
 	while (R.dels) {
 		struct pending_del *d = R.dels;
 		R.dels = d->next;
-		store_binding_del(R.store, d->aor, d->contact);
-		free(d->aor);
-		free(d->contact);
+		store_binding_del(R.store, d->uid);
 		free(d);
 	}
 	for (size_t i = 0; i < R.ndirty; i++) {
@@ -382,14 +400,19 @@ static void restore_one(const struct store_binding *sb, void *arg)
 	struct reg_binding *b;
 
 	(void)arg;
-	if (sb->expires_at <= now_s())
+	if (sb->uid > R.next_uid)
+		R.next_uid = sb->uid;
+	if (sb->expires_at <= now_s()) {
+		queue_delete(sb->uid);	/* expired while we were down */
 		return;
+	}
 	a = aor_get(sb->aor);
 	if (!a || a->count >= REG_MAX_CONTACTS_PER_AOR)
 		return;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return;
+	b->uid = sb->uid;
 	b->aor = a;
 	b->contact = strdup(sb->contact);
 	b->call_id = strdup(sb->call_id);
@@ -467,8 +490,6 @@ void reg_close(void)
 	while (R.dels) {
 		struct pending_del *d = R.dels;
 		R.dels = d->next;
-		free(d->aor);
-		free(d->contact);
 		free(d);
 	}
 	free(R.dirty);
@@ -488,17 +509,54 @@ static char *pl_dup(struct pl x)
 	return s;
 }
 
+static bool nated(enum nat_verdict v)
+{
+	return v == NAT_BEHIND || v == NAT_SUSPECT;
+}
+
+/*
+ * May a REGISTER with this verdict, arriving on flow, speak for b? Always
+ * when neither is NAT'ed (RFC 3261: the Contact URI is the identity);
+ * otherwise only from b's public IP (see the top of this file).
+ */
+static bool same_place(const struct reg_binding *b, enum nat_verdict verdict,
+		       const struct tp_flow *flow)
+{
+	if (!nated(verdict) && !nated(nat_verdict_from_name(b->verdict)))
+		return true;
+	return addr_ip_eq(&b->flow.remote, &flow->remote);
+}
+
 static struct reg_binding *find_binding(struct reg_aor *a, struct pl uri,
-					struct pl instance)
+					struct pl instance,
+					enum nat_verdict verdict,
+					const struct tp_flow *flow)
 {
 	for (struct reg_binding *b = a->bindings; b; b = b->next) {
 		if (instance.l && b->instance[0] &&
 		    pl_eq_str(instance, b->instance))
 			return b;
-		if (pl_eq_str(uri, b->contact))
+		if (pl_eq_str(uri, b->contact) && same_place(b, verdict, flow))
 			return b;
 	}
 	return NULL;
+}
+
+/*
+ * b belongs to another home, and the sender has a binding with the same
+ * Contact URI: left out of the 200 OK, or the phone would read the other
+ * home's expiry as its own.
+ */
+static bool shadowed(const struct reg_aor *a, const struct reg_binding *b,
+		     enum nat_verdict verdict, const struct tp_flow *flow)
+{
+	if (same_place(b, verdict, flow))
+		return false;
+	for (const struct reg_binding *o = a->bindings; o; o = o->next)
+		if (o != b && !strcmp(o->contact, b->contact) &&
+		    same_place(o, verdict, flow))
+			return true;
+	return false;
 }
 
 struct appender {
@@ -649,11 +707,14 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 	verdict = nat_classify(msg, flow, R.conf, nat_reason, sizeof(nat_reason));
 	a = reg_lookup(aor);
 	if (star) {
-		/* Remove all, unless a binding has a newer Call-ID/CSeq. */
+		/* Remove all this sender may speak for (not another home's
+		 * NAT'ed phones), unless a binding has a newer Call-ID/CSeq. */
 		if (a) {
 			struct reg_binding *b = a->bindings, *bn;
 			for (; b; b = bn) {
 				bn = b->next;
+				if (!same_place(b, verdict, flow))
+					continue;
 				if (pl_eq_str(msg->call_id, b->call_id) &&
 				    msg->cseq <= b->cseq)
 					continue;
@@ -685,7 +746,7 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 
 		sip_addr_parse(&ca, msg->hdrs[i].value);
 		sip_param_get(ca.params, "+sip.instance", &inst);
-		b = find_binding(a, ca.uri_str, inst);
+		b = find_binding(a, ca.uri_str, inst, verdict, flow);
 		if (v == NAT_PUBLIC && flow->proto == TP_UDP &&
 		    R.conf->active_check && nat_probe_wanted(&flow->remote)) {
 			/* A refresh from the same place keeps what the active
@@ -743,6 +804,7 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 			a->count++;
 			R.stats.bindings++;
 			b->registered_at = now;
+			b->uid = ++R.next_uid;
 			index_id(b);
 		} else {
 			R.stats.refreshes++;
@@ -802,6 +864,8 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 	/* 200 OK lists every current binding (10.3 step 8). */
 	a = reg_lookup(aor);
 	for (struct reg_binding *b = a ? a->bindings : NULL; b; b = b->next) {
+		if (shadowed(a, b, verdict, flow))
+			continue;
 		app(&out, "Contact: <%s>;expires=%lld", b->contact,
 		    (long long)(b->expires_at - now));
 		if (b->q1000 != 1000)

@@ -22,7 +22,9 @@ struct conf;
 #define REG_MAX_CONTACTS_PER_AOR 16
 
 struct reg_binding {
-	struct hash_node by_contact;	/* index: Contact URI -> binding */
+	struct hash_node by_contact;	/* index: Contact URI -> bindings
+					   (several when NAT'ed phones in
+					   different homes send one URI) */
 	struct hash_node by_id;		/* index: id -> binding */
 	struct reg_binding *next;
 	struct reg_aor *aor;
@@ -40,6 +42,7 @@ struct reg_binding {
 	char verdict[16];	/* local | public | behind-nat | nonat-suspect */
 	bool ip_counted;	/* flow.remote counted in the IP index */
 	uint32_t id;		/* unique while registered (keepalive branch) */
+	uint64_t uid;		/* its row in the store, kept across restarts */
 	/* keepalive state (nat/keepalive.c) */
 	uint64_t ka_next_ms;	/* next ping, loop clock */
 	uint64_t ka_sent_ms;	/* last ping not yet answered, 0 = none */
@@ -89,7 +92,8 @@ unsigned reg_register(const struct sip_msg *msg, const char *aor,
 /* The AOR record, or NULL when nothing is registered. */
 struct reg_aor *reg_lookup(const char *aor);
 /* The binding whose Contact URI is exactly uri (in-dialog requests to a
- * registered phone use its flow), or NULL. */
+ * registered phone use its flow), or NULL. Also NULL when phones in two
+ * homes (two public IPs) registered that same URI: it names neither. */
 struct reg_binding *reg_find_contact(struct pl uri);
 
 /* Is ip (port ignored) the public address of a registered phone? Used to

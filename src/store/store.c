@@ -15,8 +15,14 @@
  *   concurrent `pinhole user add` waits on busy_timeout instead of the two
  *   deadlocking on a read-to-write lock upgrade.
  * - The schema carries PRAGMA user_version. Version 0 means a fresh file:
- *   the schema is created and stamped. A file from a newer pinhole is
+ *   the schema is created and stamped. Older files are migrated one
+ *   version at a time, keeping their data. A file from a newer pinhole is
  *   refused rather than guessed at.
+ * - A binding row is keyed by a uid the registrar gives it, not by
+ *   (aor, contact): two phones of one user behind two NATs may send the
+ *   same private Contact, and a binding's Contact may change under it
+ *   (matched by +sip.instance). The registrar owns binding identity; the
+ *   store only remembers rows.
  * - Alarm history is capped at STORE_ALARMS_KEEP rows (oldest pruned on
  *   insert, cheap since the id is the rowid): nothing grows without bound.
  *   Bindings are pruned by the registrar, which knows their expiry.
@@ -40,7 +46,7 @@
 
 #include "log/log.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_BUSY_TIMEOUT_MS 2000
 #define STORE_ALARMS_KEEP 10000
 
@@ -78,21 +84,21 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BINDING_PUT] =
 		"INSERT INTO bindings (aor, contact, instance, call_id, cseq, "
 		"expires_at, q1000, path, user_agent, transport, remote, local, "
-		"verdict, node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-		"?10, ?11, ?12, ?13, ?14) ON CONFLICT (aor, contact) DO UPDATE "
-		"SET instance = excluded.instance, call_id = excluded.call_id, "
+		"verdict, node, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		"?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (uid) DO UPDATE "
+		"SET aor = excluded.aor, contact = excluded.contact, "
+		"instance = excluded.instance, call_id = excluded.call_id, "
 		"cseq = excluded.cseq, expires_at = excluded.expires_at, "
 		"q1000 = excluded.q1000, path = excluded.path, "
 		"user_agent = excluded.user_agent, "
 		"transport = excluded.transport, remote = excluded.remote, "
 		"local = excluded.local, verdict = excluded.verdict, "
 		"node = excluded.node",
-	[ST_BINDING_DEL] =
-		"DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
+	[ST_BINDING_DEL] = "DELETE FROM bindings WHERE uid = ?1",
 	[ST_BINDING_LIST] =
 		"SELECT aor, contact, instance, call_id, cseq, expires_at, "
 		"q1000, path, user_agent, transport, remote, local, verdict, "
-		"node FROM bindings ORDER BY aor, contact",
+		"node, uid FROM bindings ORDER BY aor, contact, uid",
 	[ST_ALARM_ADD] =
 		"INSERT INTO alarms (time, severity, code, subject, text) "
 		"VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -110,28 +116,44 @@ static const char *const stmt_sql[ST_COUNT] = {
 	" value TEXT NOT NULL DEFAULT ''," \
 	" PRIMARY KEY (subject, key));"
 
+/* Version 3: bindings keyed by uid (was PRIMARY KEY (aor, contact)). */
+#define BINDINGS_SQL(name) \
+	"CREATE TABLE IF NOT EXISTS " name " (" \
+	" uid INTEGER PRIMARY KEY," \
+	" aor TEXT NOT NULL," \
+	" contact TEXT NOT NULL," \
+	" instance TEXT NOT NULL DEFAULT ''," \
+	" call_id TEXT NOT NULL DEFAULT ''," \
+	" cseq INTEGER NOT NULL DEFAULT 0," \
+	" expires_at INTEGER NOT NULL DEFAULT 0," \
+	" q1000 INTEGER NOT NULL DEFAULT 1000," \
+	" path TEXT NOT NULL DEFAULT ''," \
+	" user_agent TEXT NOT NULL DEFAULT ''," \
+	" transport TEXT NOT NULL DEFAULT ''," \
+	" remote TEXT NOT NULL DEFAULT ''," \
+	" local TEXT NOT NULL DEFAULT ''," \
+	" verdict TEXT NOT NULL DEFAULT ''," \
+	" node TEXT NOT NULL DEFAULT '');"
+
+#define BINDING_COLUMNS \
+	"aor, contact, instance, call_id, cseq, expires_at, q1000, path, " \
+	"user_agent, transport, remote, local, verdict, node"
+
+/* 2 -> 3: copy the rows into the new table (each gets a fresh uid). */
+static const char migrate_v3_sql[] =
+	BINDINGS_SQL("bindings_v3")
+	"INSERT INTO bindings_v3 (" BINDING_COLUMNS ") "
+	"SELECT " BINDING_COLUMNS " FROM bindings;"
+	"DROP TABLE bindings;"
+	"ALTER TABLE bindings_v3 RENAME TO bindings;";
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS users ("
 	" name TEXT PRIMARY KEY NOT NULL,"
 	" realm TEXT NOT NULL DEFAULT '',"
 	" ha1_md5 TEXT NOT NULL DEFAULT '',"
 	" ha1_sha256 TEXT NOT NULL DEFAULT '');"
-	"CREATE TABLE IF NOT EXISTS bindings ("
-	" aor TEXT NOT NULL,"
-	" contact TEXT NOT NULL,"
-	" instance TEXT NOT NULL DEFAULT '',"
-	" call_id TEXT NOT NULL DEFAULT '',"
-	" cseq INTEGER NOT NULL DEFAULT 0,"
-	" expires_at INTEGER NOT NULL DEFAULT 0,"
-	" q1000 INTEGER NOT NULL DEFAULT 1000,"
-	" path TEXT NOT NULL DEFAULT '',"
-	" user_agent TEXT NOT NULL DEFAULT '',"
-	" transport TEXT NOT NULL DEFAULT '',"
-	" remote TEXT NOT NULL DEFAULT '',"
-	" local TEXT NOT NULL DEFAULT '',"
-	" verdict TEXT NOT NULL DEFAULT '',"
-	" node TEXT NOT NULL DEFAULT '',"
-	" PRIMARY KEY (aor, contact));"
+	BINDINGS_SQL("bindings")
 	"CREATE TABLE IF NOT EXISTS alarms ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" time INTEGER NOT NULL,"
@@ -228,9 +250,47 @@ static int user_version(struct store *store, int *version)
 	return rc == SQLITE_ROW ? 0 : db_fail(store, "user_version");
 }
 
-static int setup_schema(struct store *store)
+/* Bring the file to STORE_SCHEMA_VERSION in one transaction. */
+static int migrate(struct store *store)
 {
 	char sql[64];
+	int version, err;
+
+	err = exec_sql(store, "BEGIN IMMEDIATE", "schema begin");
+	if (err)
+		return err;
+	/* Another process (the CLI, a second start) may have migrated while
+	 * we waited for the write lock: look again under it. */
+	err = user_version(store, &version);
+	if (!err && version == STORE_SCHEMA_VERSION)
+		return exec_sql(store, "COMMIT", "schema commit");
+	if (!err && version > STORE_SCHEMA_VERSION)
+		err = ENOTSUP;
+	else if (!err && version == 0)
+		err = exec_sql(store, schema_sql, "schema create");
+	/* One step per version; everything not named is kept. */
+	if (!err && version == 1)
+		err = exec_sql(store, FEATURES_SQL, "migrate 1->2");
+	if (!err && version >= 1 && version < 3)
+		err = exec_sql(store, migrate_v3_sql, "migrate 2->3");
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		 STORE_SCHEMA_VERSION);
+	if (!err)
+		err = exec_sql(store, sql, "schema version");
+	if (!err)
+		err = exec_sql(store, "COMMIT", "schema commit");
+	if (err) {
+		exec_sql(store, "ROLLBACK", "schema rollback");
+		return err;
+	}
+	log_info("store", "schema %s path=%s from=%d version=%d",
+		 version ? "migrated" : "created", store->path, version,
+		 STORE_SCHEMA_VERSION);
+	return 0;
+}
+
+static int setup_schema(struct store *store)
+{
 	int version, err;
 
 	err = user_version(store, &version);
@@ -244,33 +304,7 @@ static int setup_schema(struct store *store)
 			store->path, version, STORE_SCHEMA_VERSION);
 		return ENOTSUP;
 	}
-	if (version == 1) {
-		/* 1 -> 2: the features table; everything else is kept. */
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-			 STORE_SCHEMA_VERSION);
-		err = exec_sql(store, FEATURES_SQL, "migrate 1->2");
-		if (!err)
-			err = exec_sql(store, sql, "schema version");
-		return err;
-	}
-	/* Future migrations go here, one step per version. */
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-		 STORE_SCHEMA_VERSION);
-	err = exec_sql(store, "BEGIN IMMEDIATE", "schema begin");
-	if (err)
-		return err;
-	err = exec_sql(store, schema_sql, "schema create");
-	if (!err)
-		err = exec_sql(store, sql, "schema version");
-	if (err) {
-		exec_sql(store, "ROLLBACK", "schema rollback");
-		return err;
-	}
-	err = exec_sql(store, "COMMIT", "schema commit");
-	if (!err)
-		log_info("store", "schema created path=%s version=%d",
-			 store->path, STORE_SCHEMA_VERSION);
-	return err;
+	return migrate(store);
 }
 
 int store_open(struct store **storep, const char *path)
@@ -463,7 +497,8 @@ int store_binding_put(struct store *store, const struct store_binding *b)
 {
 	sqlite3_stmt *st = store->stmt[ST_BINDING_PUT];
 
-	if (!b->aor[0] || !b->contact[0])
+	if (!b->aor[0] || !b->contact[0] || !b->uid ||
+	    b->uid > (uint64_t)INT64_MAX)
 		return EINVAL;
 	BIND_FIELD(st, 1, b->aor);
 	BIND_FIELD(st, 2, b->contact);
@@ -479,17 +514,16 @@ int store_binding_put(struct store *store, const struct store_binding *b)
 	BIND_FIELD(st, 12, b->local);
 	BIND_FIELD(st, 13, b->verdict);
 	BIND_FIELD(st, 14, b->node);
+	sqlite3_bind_int64(st, 15, (sqlite3_int64)b->uid);
 	return step_done(store, st, "binding put");
 }
 
-int store_binding_del(struct store *store, const char *aor,
-		      const char *contact)
+int store_binding_del(struct store *store, uint64_t uid)
 {
 	sqlite3_stmt *st = store->stmt[ST_BINDING_DEL];
 	int err;
 
-	sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, contact, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)uid);
 	err = step_done(store, st, "binding del");
 	if (!err && sqlite3_changes(store->db) == 0)
 		return ENOENT;
@@ -530,6 +564,7 @@ int store_binding_foreach(struct store *store,
 		COLUMN_FIELD(st, 11, b->local);
 		COLUMN_FIELD(st, 12, b->verdict);
 		COLUMN_FIELD(st, 13, b->node);
+		b->uid = (uint64_t)sqlite3_column_int64(st, 14);
 		fn(b, arg);
 	}
 	free(b);

@@ -34,8 +34,12 @@ int store_user_foreach(struct store *store,
 		       void (*fn)(const struct store_user *user, void *arg),
 		       void *arg);
 
-/* A registration binding as persisted. Text fields are NUL-terminated. */
+/* A registration binding as persisted. Text fields are NUL-terminated.
+ * uid is the row's key, chosen by the registrar (1 .. INT64_MAX): one
+ * user may have several bindings with the same Contact (phones behind
+ * different NATs), so (aor, contact) is not unique. */
 struct store_binding {
+	uint64_t uid;
 	char aor[256];		/* "user@domain" */
 	char contact[512];	/* Contact URI as sent by the phone */
 	char instance[128];	/* +sip.instance, may be empty */
@@ -55,9 +59,9 @@ struct store_binding {
 /* Batch: begin, put/delete any number, commit. */
 int store_begin(struct store *store);
 int store_commit(struct store *store);
+/* Insert, or replace the row with the same uid. */
 int store_binding_put(struct store *store, const struct store_binding *b);
-int store_binding_del(struct store *store, const char *aor,
-		      const char *contact);
+int store_binding_del(struct store *store, uint64_t uid);	/* ENOENT */
 int store_binding_foreach(struct store *store,
 			  void (*fn)(const struct store_binding *b, void *arg),
 			  void *arg);

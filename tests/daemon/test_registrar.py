@@ -220,3 +220,171 @@ def test_metrics_by_verdict(users):
     assert 'pinhole_registrations{verdict="local"} 1' in text
     assert 'pinhole_requests_total{method="REGISTER"} 2' in text
     assert "pinhole_alarms_raised_total" in text
+
+
+# -- one private Contact in two homes --------------------------------------
+#
+# Two phones of alice, each behind its own NAT, both sending the common
+# default Contact sip:alice@192.168.1.10:5060. On loopback the homes are
+# 127.0.0.2 and 127.0.0.3 (their "public" IPs); the daemon's intranet
+# excludes loopback, so a Contact that is not the source means behind-nat.
+
+PRIVATE = "sip:alice@192.168.1.10:5060"
+
+
+@pytest.fixture
+def homes(request):
+    import tempfile
+    from conftest import Daemon
+    d = Daemon(tempfile.mkdtemp(prefix="pinhole-homes-"))
+    conf = open(d.conf).read().replace("intranet_subnets = 127.0.0.0/8",
+                                       "intranet_subnets = 10.99.0.0/16")
+    open(d.conf, "w").write(conf)
+    d.start()
+    for u in ("alice", "bob"):
+        d.cli("user", "add", u, "password1")
+    yield d
+    d.finish(request)
+
+
+def home_ua(daemon, ip, like=None):
+    """alice's phone in the home whose public IP is ip; like: the phone it
+    is, after its NAT picked a new port (same Call-ID, next CSeq)."""
+    ua = UA(daemon.port, "alice")
+    ua.sock.close()
+    ua.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ua.sock.bind((ip, 0))
+    ua.port = ua.sock.getsockname()[1]
+    if like:
+        ua.call_id, ua.cseq = like.call_id, like.cseq
+    return ua
+
+
+def alice_bindings(daemon):
+    return sorted((x for x in regs(daemon) if x["aor"] == "alice@example.com"),
+                  key=lambda x: x["public"])
+
+
+def contact_values(resp):
+    return [c for v in resp.all("Contact") for c in v.split(",")]
+
+
+def reply_to(ua, req, status, reason):
+    ua.send(f"SIP/2.0 {status} {reason}\r\n" +
+            "".join(f"Via: {v}\r\n" for v in req.all("Via")) +
+            f"From: {req.get('From')}\r\nTo: {req.get('To')};tag={ua.port}\r\n"
+            f"Call-ID: {req.get('Call-ID')}\r\nCSeq: {req.get('CSeq')}\r\n"
+            "Content-Length: 0\r\n\r\n")
+
+
+def call_alice(daemon, phones):
+    """bob calls alice: every phone in phones gets the INVITE and answers
+    486; bob gets the 486."""
+    from sipclient import ack_non2xx, digest, recv_request
+    bob = UA(daemon.port, "bob")
+    ruri = "sip:alice@example.com"
+    bob.send(bob.request("INVITE", ruri, "Contact: <sip:bob@127.0.0.1>\r\n"))
+    ch = bob.final()
+    assert ch.status == 407
+    ack_non2xx(bob, ch, ruri)
+    cred = digest(ch.get("Proxy-Authenticate"), "INVITE", ruri, "bob",
+                  "password1")
+    bob.send(bob.request("INVITE", ruri, f"Proxy-Authorization: {cred}\r\n"
+                         "Contact: <sip:bob@127.0.0.1>\r\n"))
+    invites = [recv_request(p, "INVITE") for p in phones]
+    for p, inv in zip(phones, invites):
+        assert inv.first.startswith(f"INVITE {PRIVATE} "), inv.first
+        reply_to(p, inv, 486, "Busy Here")
+    assert bob.final().status == 486
+    bob.close()
+
+
+def test_same_private_contact_two_homes_both_ring(homes):
+    a = home_ua(homes, "127.0.0.2")
+    b = home_ua(homes, "127.0.0.3")
+    assert a.register(contact=f"<{PRIVATE}>").status == 200
+    r = b.register(contact=f"<{PRIVATE}>")
+    assert r.status == 200
+    # home B's phone sees its own binding only once (not A's expiry)
+    assert len(contact_values(r)) == 1, r.all("Contact")
+    got = alice_bindings(homes)
+    assert [x["public"] for x in got] == [f"127.0.0.2:{a.port}",
+                                          f"127.0.0.3:{b.port}"]
+    assert all(x["contact"] == PRIVATE and x["verdict"] == "behind-nat"
+               for x in got), got
+    call_alice(homes, [a, b])
+
+
+def test_new_nat_port_refreshes_its_own_binding(homes):
+    a = home_ua(homes, "127.0.0.2")
+    b = home_ua(homes, "127.0.0.3")
+    assert a.register(contact=f"<{PRIVATE}>").status == 200
+    assert b.register(contact=f"<{PRIVATE}>").status == 200
+    before_b = alice_bindings(homes)[1]
+    # home A's NAT maps the phone to a new port: same phone, same IP
+    a2 = home_ua(homes, "127.0.0.2", like=a)
+    assert a2.register(contact=f"<{PRIVATE}>").status == 200
+    got = alice_bindings(homes)
+    assert len(got) == 2, got
+    assert got[0]["public"] == f"127.0.0.2:{a2.port}"
+    assert got[0]["call_id"] == a.call_id and got[0]["cseq"] == a2.cseq
+    assert got[1]["public"] == before_b["public"]
+    assert got[1]["cseq"] == before_b["cseq"]
+    call_alice(homes, [a2, b])
+
+
+def test_unregister_from_one_home_keeps_the_other(homes):
+    a = home_ua(homes, "127.0.0.2")
+    b = home_ua(homes, "127.0.0.3")
+    assert a.register(contact=f"<{PRIVATE}>").status == 200
+    assert b.register(contact=f"<{PRIVATE}>").status == 200
+    # Expires: 0 for the shared Contact from home B: B's binding only
+    r = b.register(contact=f"<{PRIVATE}>", expires=0)
+    assert r.status == 200
+    assert [x["public"] for x in alice_bindings(homes)] == \
+        [f"127.0.0.2:{a.port}"]
+    # A's phone is still listed to A
+    assert contact_values(a.register(contact=f"<{PRIVATE}>"))
+    # Contact: * from home B: B's bindings only
+    assert b.register(contact=f"<{PRIVATE}>").status == 200
+    assert len(alice_bindings(homes)) == 2
+    assert b.register(contact="*", expires=0).status == 200
+    assert [x["public"] for x in alice_bindings(homes)] == \
+        [f"127.0.0.2:{a.port}"]
+    call_alice(homes, [a])
+
+
+def test_two_homes_survive_restart(homes):
+    a = home_ua(homes, "127.0.0.2")
+    b = home_ua(homes, "127.0.0.3")
+    assert a.register(contact=f"<{PRIVATE}>").status == 200
+    assert b.register(contact=f"<{PRIVATE}>").status == 200
+    time.sleep(0.5)  # batched store write
+    homes.stop()
+    homes.start()
+    got = alice_bindings(homes)
+    assert [x["public"] for x in got] == [f"127.0.0.2:{a.port}",
+                                          f"127.0.0.3:{b.port}"], got
+    call_alice(homes, [a, b])
+    # a refresh after the restart finds its own restored binding
+    assert a.register(contact=f"<{PRIVATE}>").status == 200
+    assert len(alice_bindings(homes)) == 2
+    # and an unregister deletes its row: gone after another restart
+    assert b.register(contact=f"<{PRIVATE}>", expires=0).status == 200
+    time.sleep(0.5)
+    homes.stop()
+    homes.start()
+    assert [x["public"] for x in alice_bindings(homes)] == \
+        [f"127.0.0.2:{a.port}"]
+
+
+def test_same_contact_on_the_lan_is_one_binding(users):
+    """Contacts that are not NAT'ed keep RFC 3261 identity: the URI alone
+    (a phone that moved to another address updates its binding)."""
+    a = home_ua(users, "127.0.0.2")
+    contact = "<sip:alice@127.0.0.9:5060>"
+    assert a.register(contact=contact).status == 200
+    b = home_ua(users, "127.0.0.3", like=a)
+    assert b.register(contact=contact).status == 200
+    got = alice_bindings(users)
+    assert len(got) == 1 and got[0]["public"] == f"127.0.0.3:{b.port}", got

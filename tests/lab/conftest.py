@@ -169,6 +169,17 @@ def pinhole(topo, workdir, lab_report, _test_procs):
         pytest.fail(failure)
 
 
+@pytest.fixture(autouse=True)
+def _expected_alarms(request):
+    """@pytest.mark.alarms("code", ...): the alarms a test provokes. Every
+    daemon stopped at a test's teardown is checked: any other alarm fails
+    the test (no false alarms in the whole lab run)."""
+    m = request.node.get_closest_marker("alarms")
+    pinhole_mod.EXPECTED_ALARMS.clear()
+    pinhole_mod.EXPECTED_ALARMS.update(m.args if m else ())
+    yield
+
+
 @pytest.fixture
 def env(topo, workdir, lab_report, pinhole):
     return labenv.LabEnv(topo, workdir, lab_report, pinhole=pinhole)

@@ -52,6 +52,12 @@ class PinholeError(AssertionError):
     pass
 
 
+# Alarm codes the running test provokes on purpose (its
+# @pytest.mark.alarms(...) marker, set by conftest for each test). Any other
+# alarm a daemon raised during a test is a false alarm and fails it.
+EXPECTED_ALARMS = set()
+
+
 class Pinhole:
     def __init__(self, node, workdir, overrides=None, binary=BINARY):
         self.node = node
@@ -143,11 +149,28 @@ class Pinhole:
         had died during the test (a crash must fail the test), else None."""
         died = self.proc is not None and not self.running() and not lab_closed
         rc = self.proc.popen.returncode if died else None
+        false_alarms = [] if died or lab_closed else self.false_alarms()
         self.stop()
         if died:
             return ("pinhole died during the test (exit %s); log: %s"
                     % (rc, self.logs[-1]))
+        if false_alarms:
+            return ("false alarm: the test does not provoke %s, yet pinhole "
+                    "raised %s (mark the test @pytest.mark.alarms(...) if "
+                    "it does)" % (
+                        sorted({a["code"] for a in false_alarms}),
+                        json.dumps(false_alarms, indent=1)))
         return None
+
+    def false_alarms(self):
+        """Alarms raised that the running test does not expect."""
+        if not self.running():
+            return []
+        try:
+            alarms = self.api("/api/alarms")
+        except PinholeError:
+            return []
+        return [a for a in alarms if a.get("code") not in EXPECTED_ALARMS]
 
     def assert_running(self):
         if not self.running():

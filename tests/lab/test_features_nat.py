@@ -162,12 +162,6 @@ def test_simultaneous_ring_two_devices(env, pinhole):
     _call(env, RC, "carol", "alice", [answer, ring], (RC, SYM))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "registrar keys bindings by Contact URI only: a second device of the "
-    "same user whose Contact is the same private ip:port "
-    "(sip:alice@192.168.1.10:5060) behind another NAT replaces the first "
-    "binding instead of adding one (RFC 3261 10.3 identity; NAT'ed "
-    "phones need the flow, e.g. received address, in the identity)"))
 def test_same_private_contact_in_two_homes(env, pinhole):
     """Two homes, the same default phone address 192.168.1.10:5060, one
     user: both devices must stay registered (and ring)."""

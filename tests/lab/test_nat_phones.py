@@ -41,6 +41,7 @@ def topo(tmp_path_factory):
     lab.close()
 
 
+@pytest.mark.alarms("nonat-suspect")
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_call_to_phone_behind_nat(env, pinhole, kind):
     site, wan, verdict = KINDS[kind]
@@ -58,6 +59,7 @@ def test_call_to_phone_behind_nat(env, pinhole, kind):
     env.assert_relayed(caps, ("pub1", phone), env.topo.ip("srv"))
 
 
+@pytest.mark.alarms("nonat-suspect")
 @pytest.mark.parametrize("kind", ["symmetric", "alg"])
 def test_call_from_phone_behind_nat(env, pinhole, kind):
     """The NATed phone calls out: responses, the callee's in-dialog

@@ -1,7 +1,7 @@
 /*
  * test_store.c - the SQLite store: accounts, bindings in batches,
- * persistence across reopen, alarm history order and limit, and bounded
- * copies of over-long text.
+ * persistence across reopen, alarm history order and limit, bounded
+ * copies of over-long text, and migrations from older schemas.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,7 +102,7 @@ static void test_open_creates_dirs_and_wal(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 2);
+	assert_int_equal(sqlite3_column_int(q, 0), 3);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 }
@@ -149,11 +149,12 @@ static void test_users(void **state)
 	assert_int_equal(store_user_put(f->store, &u), EINVAL);
 }
 
-static struct store_binding *make_binding(const char *aor,
+static struct store_binding *make_binding(uint64_t uid, const char *aor,
 					  const char *contact, uint32_t cseq)
 {
 	struct store_binding *b = calloc(1, sizeof(*b));
 
+	b->uid = uid;
 	snprintf(b->aor, sizeof(b->aor), "%s", aor);
 	snprintf(b->contact, sizeof(b->contact), "%s", contact);
 	snprintf(b->call_id, sizeof(b->call_id), "cid-%u@phone", cseq);
@@ -196,19 +197,24 @@ static void test_bindings_batch_and_reopen(void **state)
 
 	assert_int_equal(store_begin(f->store), 0);
 	assert_int_equal(store_begin(f->store), EALREADY);
-	put_and_free(f->store, make_binding("alice@example.com",
+	put_and_free(f->store, make_binding(1, "alice@example.com",
 					    "sip:alice@10.0.0.5:5060", 1));
-	put_and_free(f->store, make_binding("alice@example.com",
+	put_and_free(f->store, make_binding(2, "alice@example.com",
 					    "sip:alice@10.0.0.6:5060", 2));
-	put_and_free(f->store, make_binding("bob@example.com",
+	put_and_free(f->store, make_binding(3, "bob@example.com",
 					    "sip:bob@10.0.0.9:5060", 3));
-	/* Upsert: same aor+contact, new cseq and expiry. */
-	put_and_free(f->store, make_binding("alice@example.com",
+	/* Upsert: same uid, new cseq and expiry. */
+	put_and_free(f->store, make_binding(1, "alice@example.com",
 					    "sip:alice@10.0.0.5:5060", 7));
-	assert_int_equal(store_binding_del(f->store, "bob@example.com",
-					   "sip:bob@10.0.0.9:5060"), 0);
-	assert_int_equal(store_binding_del(f->store, "bob@example.com",
-					   "sip:bob@10.0.0.9:5060"), ENOENT);
+	assert_int_equal(store_binding_del(f->store, 3), 0);
+	assert_int_equal(store_binding_del(f->store, 3), ENOENT);
+	/* No uid: refused. */
+	{
+		struct store_binding *nouid = make_binding(0, "bob@example.com",
+							   "sip:bob@x", 1);
+		assert_int_equal(store_binding_put(f->store, nouid), EINVAL);
+		free(nouid);
+	}
 	assert_int_equal(store_commit(f->store), 0);
 	assert_int_equal(store_commit(f->store), EINVAL);
 
@@ -220,6 +226,7 @@ static void test_bindings_batch_and_reopen(void **state)
 					       list), 0);
 	assert_int_equal(list->n, 2);
 	assert_string_equal(list->b[0].contact, "sip:alice@10.0.0.5:5060");
+	assert_int_equal(list->b[0].uid, 1);
 	assert_int_equal(list->b[0].cseq, 7);
 	assert_int_equal(list->b[0].expires_at, 1700000007);
 	assert_string_equal(list->b[0].call_id, "cid-7@phone");
@@ -233,7 +240,34 @@ static void test_bindings_batch_and_reopen(void **state)
 	assert_string_equal(list->b[0].node, "node1");
 	assert_string_equal(list->b[0].instance, "");
 	assert_string_equal(list->b[1].contact, "sip:alice@10.0.0.6:5060");
+	assert_int_equal(list->b[1].uid, 2);
 	assert_int_equal(list->b[1].cseq, 2);
+	free(list);
+}
+
+/* Two homes, one private Contact: two rows, each deleted on its own. */
+static void test_bindings_same_contact_two_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct binding_list *list = calloc(1, sizeof(*list));
+	struct store_binding *b;
+
+	b = make_binding(10, "alice@example.com", "sip:alice@192.168.1.10", 1);
+	put_and_free(f->store, b);
+	b = make_binding(11, "alice@example.com", "sip:alice@192.168.1.10", 2);
+	snprintf(b->remote, sizeof(b->remote), "198.51.100.9:1024");
+	put_and_free(f->store, b);
+	assert_int_equal(store_binding_foreach(f->store, collect_binding,
+					       list), 0);
+	assert_int_equal(list->n, 2);
+	assert_string_equal(list->b[0].remote, "203.0.113.7:40000");
+	assert_string_equal(list->b[1].remote, "198.51.100.9:1024");
+	assert_int_equal(store_binding_del(f->store, 11), 0);
+	list->n = 0;
+	assert_int_equal(store_binding_foreach(f->store, collect_binding,
+					       list), 0);
+	assert_int_equal(list->n, 1);
+	assert_int_equal(list->b[0].uid, 10);
 	free(list);
 }
 
@@ -243,7 +277,7 @@ static void test_close_commits_open_batch(void **state)
 	struct binding_list *list = calloc(1, sizeof(*list));
 
 	assert_int_equal(store_begin(f->store), 0);
-	put_and_free(f->store, make_binding("carol@example.com",
+	put_and_free(f->store, make_binding(1, "carol@example.com",
 					    "sip:carol@10.0.0.1", 1));
 	store_close(f->store);
 	f->store = NULL;
@@ -354,6 +388,7 @@ static void test_truncation(void **state)
 
 	/* Fields filled to the brim, without a NUL: bounded on the way in. */
 	memset(b, 'x', sizeof(*b));
+	b->uid = 1;
 	b->cseq = 1;
 	b->expires_at = 1;
 	b->q1000 = 1000;
@@ -468,6 +503,73 @@ static void test_migrate_v1(void **state)
 	f->store = again;
 }
 
+/* A version 2 file (bindings keyed by aor+contact) keeps its bindings,
+ * each given a uid; features and accounts are untouched. */
+static void test_migrate_v2(void **state)
+{
+	struct fixture *f = *state;
+	struct binding_list *list = calloc(1, sizeof(*list));
+	struct store_binding *b;
+	sqlite3 *db;
+
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"DROP TABLE bindings;"
+		"CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+		" instance TEXT NOT NULL DEFAULT '', call_id TEXT NOT NULL DEFAULT '',"
+		" cseq INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
+		" q1000 INTEGER NOT NULL DEFAULT 1000, path TEXT NOT NULL DEFAULT '',"
+		" user_agent TEXT NOT NULL DEFAULT '', transport TEXT NOT NULL DEFAULT '',"
+		" remote TEXT NOT NULL DEFAULT '', local TEXT NOT NULL DEFAULT '',"
+		" verdict TEXT NOT NULL DEFAULT '', node TEXT NOT NULL DEFAULT '',"
+		" PRIMARY KEY (aor, contact));"
+		"INSERT INTO bindings (aor, contact, cseq, remote, verdict) VALUES"
+		" ('alice@example.com', 'sip:alice@192.168.1.10', 4,"
+		"  '203.0.113.7:40000', 'behind-nat'),"
+		" ('bob@example.com', 'sip:bob@10.0.0.9', 5, '10.0.0.9:5060',"
+		"  'local');"
+		"INSERT INTO features VALUES ('alice', 'forward_busy', 'bob');"
+		"PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(&f->store, f->path), 0);
+	assert_int_equal(store_binding_foreach(f->store, collect_binding,
+					       list), 0);
+	assert_int_equal(list->n, 2);
+	assert_string_equal(list->b[0].contact, "sip:alice@192.168.1.10");
+	assert_int_equal(list->b[0].cseq, 4);
+	assert_string_equal(list->b[0].verdict, "behind-nat");
+	assert_string_equal(list->b[1].remote, "10.0.0.9:5060");
+	assert_true(list->b[0].uid > 0 && list->b[1].uid > 0);
+	assert_true(list->b[0].uid != list->b[1].uid);
+	/* The same Contact from another home now fits next to it. */
+	b = make_binding(list->b[0].uid + list->b[1].uid, "alice@example.com",
+			 "sip:alice@192.168.1.10", 9);
+	put_and_free(f->store, b);
+	list->n = 0;
+	assert_int_equal(store_binding_foreach(f->store, collect_binding,
+					       list), 0);
+	assert_int_equal(list->n, 3);
+	{
+		char v[16];
+		assert_int_equal(store_feature_get(f->store, "alice",
+						   "forward_busy", v,
+						   sizeof(v)), 0);
+		assert_string_equal(v, "bob");
+	}
+	/* Opened again: nothing more to migrate. */
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(store_open(&f->store, f->path), 0);
+	list->n = 0;
+	assert_int_equal(store_binding_foreach(f->store, collect_binding,
+					       list), 0);
+	assert_int_equal(list->n, 3);
+	free(list);
+}
+
 static void test_memory_db(void **state)
 {
 	struct store *mem = NULL;
@@ -502,6 +604,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_features, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_bindings_same_contact_two_rows, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
