@@ -421,3 +421,216 @@ def env_messages_of(env, host):
         with open(p, errors="replace") as f:
             out.append(f.read())
     return "\n".join(out)
+
+
+# -- 9: attended transfer (REFER with Replaces) -------------------------------------------
+# (issue 5, remaining proof) A phone on two calls at once is one SIPp UAS
+# taking two calls; SIPp keeps one Call-ID per scenario, so each other
+# line of a phone is its own SIPp on SECOND_PORT, as in the blind transfer.
+
+import os                          # noqa: E402
+import urllib.parse                # noqa: E402
+
+import sipp                        # noqa: E402
+
+
+class _TwoCalls(sipp.Sipp):
+    """A SIPp UAS that takes two calls (-m 2 -l 2) and is good only when
+    both succeeded: a phone with a second call coming in."""
+
+    def argv(self):
+        a = super().argv()
+        a[a.index("-m") + 1] = "2"
+        a[a.index("-l") + 1] = "2"
+        return a
+
+    def wait(self, extra=10):
+        rc = super().wait(extra)
+        if rc == sipp.KILLED_EARLY and self.successful_calls() == 2:
+            self.rc = rc = 0
+        return rc
+
+
+def _sent(run, first_line_re):
+    """Messages a SIPp run sent whose first line matches."""
+    parts = re.split(r"^-{20,}.*$", run.messages(), flags=re.M)
+    out = []
+    for p in parts:
+        lines = [l.strip() for l in p.splitlines() if l.strip()]
+        if len(lines) > 1 and "message sent" in lines[0] and \
+                re.match(first_line_re, lines[1]):
+            out.append(p)
+    return out
+
+
+def _hdr(msg, name):
+    m = re.search(r"^\s*%s\s*:\s*(.*?)\s*$" % re.escape(name), msg,
+                  flags=re.M | re.I)
+    return m.group(1) if m else None
+
+
+def _tag_of(value):
+    m = re.search(r";\s*tag=([^;>\s]+)", value or "")
+    return m.group(1) if m else None
+
+
+def _order(run):
+    """"sent|received <first line> <Call-ID>" for each message, in order."""
+    out = []
+    for p in re.split(r"^-{20,}.*$", run.messages(), flags=re.M):
+        lines = [l.strip() for l in p.splitlines() if l.strip()]
+        if len(lines) > 1 and re.search(r"message (sent|received)", lines[0]):
+            d = "sent" if "message sent" in lines[0] else "received"
+            out.append("%s %s %s" % (d, lines[1], _hdr(p, "Call-ID")))
+    return out
+
+
+def test_attended_transfer(env, pinhole):
+    """Attended transfer (RFC 5589 section 7) with every party NAT'ed:
+    alice (symmetric) calls bob (port-restricted), who holds her
+    (re-INVITE a=sendonly through her NAT, answered a=recvonly), calls
+    carol (restricted) on his second line, then REFERs alice with
+    Refer-To: <sip:carol@example.com?Replaces=<B-C Call-ID>%3Bto-tag%3D
+    <carol's tag>%3Bfrom-tag%3D<bob's tag>>. alice's second line INVITEs
+    carol with that Replaces header through pinhole and carol's NAT;
+    carol accepts it and ends her dialog with bob (BYE); alice's NOTIFYs
+    100 Trying / 200 OK (sipfrag) reach bob, who hangs up on alice.
+    Asserted: the Replaces carol got is exactly her dialog with bob as she
+    sees it (Call-ID, to-tag = her tag, from-tag = bob's); her BYE to bob
+    left after that INVITE; two-way RTP alice <-> carol through the relay,
+    counted at both phones (at carol: from the relay port of the new
+    call only); the relay session carried both parties."""
+    env.register(SYM, "alice")
+    env.register(PRC, "bob")
+    env.register(RC, "carol")
+    for user, host in (("alice", SYM), ("bob", PRC), ("carol", RC)):
+        _behind_nat(pinhole, user, host)
+    # B's two lines are one phone: it knows the B-C dialog's Call-ID and
+    # tags when it writes the REFER; here the harness fixes them up front
+    # (SIPp's -cid_str and tag keys) and hands them to both scenarios.
+    salt = os.urandom(4).hex()
+    bc_call_id = "consult-%s@%s" % (salt, PHONE_IP)
+    bob_tag, carol_tag = "b-" + salt, "c-" + salt
+    replaces = "%s;to-tag=%s;from-tag=%s" % (bc_call_id, carol_tag, bob_tag)
+    refer_to = "sip:carol@%s?Replaces=%s" % (
+        labenv.DOMAIN, urllib.parse.quote(replaces, safe=""))
+
+    carol = _TwoCalls(env.topo[RC], env.workdir, "feat2_att_target.xml",
+                      env._name("uas-carol", RC), timeout=40,
+                      keys={"user": "carol", "to_tag": carol_tag})
+    env.report.add("sipp " + carol.name, carol.report)
+    carol.start()
+    bob = env.uas(PRC, "bob", scenario="feat2_att_transferor.xml",
+                  answer_ms=3000, timeout=40,
+                  keys={"domain": labenv.DOMAIN, "refer_to": refer_to})
+    caps = env.capture(SYM, RC)
+    alice = env.caller(SYM, "bob", "alice", duration_ms=5000,
+                       scenario="feat2_att_transferee.xml", timeout=40)
+    alice.start(wait_bound=False)
+    held = labnet.wait_until(lambda: _received(alice, r"INVITE "),
+                             timeout=8, interval=0.1)
+    assert held, "bob's hold re-INVITE did not reach alice (see sipp %s)" \
+        % alice.name
+    consult = env.sipp(PRC, "feat2_att_consult.xml", "uac-bob-to-carol",
+                       remote=env.proxy, port=SECOND_PORT,
+                       media_port=SECOND_MEDIA, service="carol",
+                       auth=("bob", labenv.USERS["bob"]), timeout=40,
+                       auth_uri=labenv.auth_uri("sip:carol@%s" %
+                                                labenv.DOMAIN),
+                       cid_str=bc_call_id,
+                       keys={"domain": labenv.DOMAIN, "user": "bob",
+                             "from_tag": bob_tag}).start(wait_bound=False)
+
+    got = labnet.wait_until(lambda: _received(alice, r"REFER "),
+                            timeout=10, interval=0.1)
+    assert got, "the REFER did not reach alice (see sipp %s)" % alice.name
+    m = re.search(r"^Refer-To:\s*<([^>]*)>", got[0], re.M)
+    assert m and m.group(1) == refer_to, (
+        "Refer-To at alice %r, bob sent %r" % (m and m.group(1), refer_to))
+    target, _, headers = m.group(1).partition("?")
+    value = urllib.parse.parse_qs(headers)["Replaces"][0]
+    second = env.sipp(SYM, "feat2_att_replacing.xml", "uac-alice-to-carol",
+                      remote=env.proxy, port=SECOND_PORT,
+                      media_port=SECOND_MEDIA, service="carol",
+                      auth=("alice", labenv.USERS["alice"]), pause_ms=3000,
+                      timeout=20,
+                      auth_uri=labenv.auth_uri(target),
+                      keys={"domain": labenv.DOMAIN, "user": "alice",
+                            "replaces": value})
+    seen = env.watch_relay(second.start(wait_bound=False))
+    assert second.wait() == 0, "alice's INVITE with Replaces failed"
+    env.wait_ok(carol, consult, alice, bob)
+
+    # carol got the Replaces intact: her B-C dialog as she sees it
+    consult_invite = [p for p in _received(carol, r"INVITE ")
+                      if _hdr(p, "Replaces") is None]
+    replacing = [p for p in _received(carol, r"INVITE ")
+                 if _hdr(p, "Replaces") is not None]
+    ok200 = [p for p in _sent(carol, r"SIP/2\.0 200 ")
+             if _hdr(p, "Call-ID") == bc_call_id and
+             _hdr(p, "CSeq").endswith("INVITE")]
+    assert consult_invite and replacing and ok200, _order(carol)
+    want = "%s;to-tag=%s;from-tag=%s" % (
+        _hdr(consult_invite[0], "Call-ID"), _tag_of(_hdr(ok200[0], "To")),
+        _tag_of(_hdr(consult_invite[0], "From")))
+    assert _hdr(replacing[0], "Replaces") == want, (
+        "Replaces at carol %r, her dialog with bob is %r" % (
+            _hdr(replacing[0], "Replaces"), want))
+    assert _hdr(replacing[0], "From").startswith("<sip:alice@"), \
+        replacing[0]
+    # ... and ended that dialog (BYE to bob) once it was replaced
+    order = _order(carol)
+    rep = [i for i, l in enumerate(order)
+           if l.startswith("received INVITE ") and bc_call_id not in l]
+    bye = [i for i, l in enumerate(order)
+           if l.startswith("sent BYE ") and l.endswith(bc_call_id)]
+    assert rep and bye and rep[0] < bye[0], order
+
+    # two-way media alice <-> carol through the relay
+    _relayed(env, caps, SYM, port=SECOND_MEDIA)
+    port = int(re.search(r"^m=audio (\d+)", replacing[0], re.M).group(1))
+    from_new = [u for u in caps[RC].packets_to(PHONE_IP, labenv.MEDIA_PORT)
+                if u.src == RELAY_IP and u.sport == port]
+    assert len(from_new) >= labenv.MIN_RTP, (
+        "%d RTP packets of the new call (relay port %d) reached carol" % (
+            len(from_new), port))
+    new_call = _call_id_of(second)
+    env.assert_relay_streams({k: v for k, v in seen.items()
+                              if k == new_call})
+
+
+def _call_id_of(run):
+    m = re.search(r"^Call-ID:\s*(\S+)", run.messages(), re.M | re.I)
+    return m.group(1) if m else None
+
+
+# -- 10: busy-lamp field (dialog event package) -------------------------------------------
+
+BLF_EXTENSION = "8201"       # served by the LAN BLF server (fs, [routes] 8)
+
+
+def test_blf_dialog_subscribe_notify(env, pinhole):
+    """Busy-lamp field (RFC 4235): alice (symmetric NAT) subscribes to
+    Event: dialog of extension 8201, whose state the presence/BLF server
+    on the office LAN (fs, through [routes] 8) keeps: SUBSCRIBE reaches fs,
+    its 200 and the solicited NOTIFY (application/dialog-info+xml, version
+    0, idle) reach alice through her NAT, and so does an unsolicited
+    in-dialog NOTIFY 3 s later (version 1, a dialog in state early: the
+    lamp blinks); alice's 200s get back (feat2_blf_subscribe/server.xml).
+    (pinhole has no presence server of its own; a SUBSCRIBE to a
+    registered user's AOR goes to that user's phones.)"""
+    env.register(SYM, "alice")
+    _behind_nat(pinhole, "alice", SYM)
+    blf = env.sipp(FS, "feat2_blf_server.xml", "blf-server",
+                   pause_ms=3000, timeout=20, keys={"user": BLF_EXTENSION})
+    blf.start()
+    sub = env.call(SYM, BLF_EXTENSION, "alice",
+                   scenario="feat2_blf_subscribe.xml", timeout=20)
+    env.wait_ok(blf)
+    notifies = _received(sub, r"NOTIFY ")
+    assert len(notifies) == 2, notifies
+    entity = 'entity="sip:%s@%s"' % (BLF_EXTENSION, labenv.DOMAIN)
+    for n in notifies:
+        assert entity in n and "<dialog-info" in n, n
+        assert _hdr(n, "Event") == "dialog", n
+    assert "<state>early</state>" in notifies[1], notifies[1]
