@@ -1010,6 +1010,35 @@ static int strip_our_via(const struct sip_msg *msg, const struct pcall *pc,
 	return sip_ed_apply(ed, P.out, sizeof(P.out), len);
 }
 
+/* An INVITE toward a phone behind NAT got nothing back, not even a 100:
+ * the way in through its NAT is gone (the mapping expired) or the phone
+ * is. Say which knob helps; the alarm's quiet period keeps it to one. */
+static void note_nat_silence(const struct pcall *pc,
+			     const struct txn_branch *br)
+{
+	char r[ADDR_STRLEN];
+	const char *who = pc->legs && pc->legs[br->idx].user[0] ?
+			  pc->legs[br->idx].user : br->target;
+
+	addr_str(&br->flow.remote, r, sizeof(r));
+	log_warn("proxy", "INVITE to %s via %s (%s) got no answer at all",
+		 br->target, r, nat_verdict_name((enum nat_verdict)br->verdict));
+	if (P.conf->keepalive_interval == 0)
+		alarm_raise(ALARM_MINOR, "nat-phone-unreachable", who,
+			    "an INVITE to %s through its NAT (%s) got no answer "
+			    "at all: keepalives are off ([nat] keepalive_interval "
+			    "= 0), so its NAT forgot the mapping. Set "
+			    "keepalive_interval to 15 (or lower than the NAT's "
+			    "UDP timeout)", br->target, r);
+	else
+		alarm_raise(ALARM_MINOR, "nat-phone-unreachable", who,
+			    "an INVITE to %s through its NAT (%s) got no answer "
+			    "at all although keepalives run every %us: the phone "
+			    "is gone, or its NAT drops mappings faster; lower "
+			    "keepalive_interval or make the phone use TCP",
+			    br->target, r, P.conf->keepalive_interval);
+}
+
 static void on_response(struct txn *txn, struct txn_branch *br,
 			struct sip_msg *msg, unsigned status)
 {
@@ -1019,6 +1048,10 @@ static void on_response(struct txn *txn, struct txn_branch *br,
 	if (!pc)
 		return;
 	if (!msg) {		/* timeout */
+		if (txn->method == SIP_INVITE && br->silent &&
+		    !br->cancelled && br->flow.proto == TP_UDP &&
+		    (br->verdict == NAT_BEHIND || br->verdict == NAT_SUSPECT))
+			note_nat_silence(pc, br);
 		if (br->idx >= pc->stage_first &&
 		    (!pc->stage_status || rank(408) < rank(pc->stage_status)))
 			pc->stage_status = 408;

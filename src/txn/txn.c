@@ -357,6 +357,7 @@ static void br_timeout(void *arg)
 	log_info("txn", "branch timeout txn=%08x branch=%u target=%s",
 		 txn->id, br->idx, br->target);
 	branch_done(br);
+	br->silent = br->status == 0;
 	br->status = 408;
 	if (txn->ops && txn->ops->on_response)
 		txn->ops->on_response(txn, br, NULL, 408);

@@ -50,6 +50,7 @@ struct txn_branch {
 	size_t req_len;
 	char branch_id[64];
 	unsigned status;	/* last response status, 0 none */
+	bool silent;		/* timed out without any response */
 	bool cancel_wanted;	/* cancel once a provisional arrives */
 	bool cancelled;
 	char *cancel;

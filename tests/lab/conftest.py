@@ -201,7 +201,9 @@ def _on_alarm(signum, frame):
 def _guarded(item):
     """Bound setup and call of a test with SIGALRM (no pytest-timeout in
     Debian's pytest); teardown is left alone so cleanup always finishes."""
-    seconds = int(item.config.getini("lab_test_timeout"))
+    m = item.get_closest_marker("lab_timeout")
+    seconds = int(m.args[0]) if m else int(item.config.getini(
+        "lab_test_timeout"))
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(seconds)
     return old

@@ -359,6 +359,7 @@ def _settled_binding(pinhole, user, timeout=6.0):
     return got["b"]
 
 
+@pytest.mark.alarms("nonat-suspect")
 @pytest.mark.parametrize("direction", ["called-by-pub1", "calls-pub1"])
 @pytest.mark.parametrize("who", ["alg", "stun", "stun-clean"])
 def test_alg_and_stun_phone(env, pinhole, topo, who, direction):
@@ -472,6 +473,7 @@ def idle_phones(topo, tmp_path_factory):
     # (their processes are stopped with the lab at the topo's teardown)
 
 
+@pytest.mark.lab_timeout(220)   # idles 90 s, then waits for Timer B
 def test_keepalives_keep_short_nat_mapping_open(topo, lab_report, _test_procs,
                                                 idle_phones):
     """short-phone (router conntrack UDP timeout 20 s) registered with
@@ -537,3 +539,17 @@ def test_keepalives_keep_short_nat_mapping_open(topo, lab_report, _test_procs,
     assert "INVITE" not in off_uas.messages(), (
         "control: an INVITE reached short0-phone through an expired mapping")
     off_uas.proc.stop()
+    # ... and srv3 says why once its INVITE times out (Timer B, 32 s):
+    # keepalives are off, the NAT forgot the mapping
+    got = {}
+
+    def alarmed():
+        got["a"] = [a for a in off.ph.api("/api/alarms")
+                    if a["code"] == "nat-phone-unreachable"]
+        return got["a"]
+    assert labnet.wait_until(alarmed, timeout=40, interval=1), (
+        "srv3 raised no nat-phone-unreachable alarm: %s"
+        % off.ph.api("/api/alarms"))
+    assert "keepalive_interval = 0" in got["a"][0]["text"], got
+    assert not [a for a in on.ph.api("/api/alarms")], (
+        "srv2 (keepalives on) raised alarms: %s" % on.ph.api("/api/alarms"))

@@ -254,6 +254,7 @@ def test_public_ip_by_stun(topo, start_pinhole, make_env, stun):
 
 
 # -- 3 ----------------------------------------------------------------------
+@pytest.mark.alarms("public-address-changed")
 def test_wan_address_change(topo, start_pinhole, make_env, stun):
     stun()
     ph = start_pinhole({"stun_server": "%s:%d" % (ne.STUN_IP, ne.STUN_PORT),
@@ -350,6 +351,7 @@ def test_missing_rtp_forward_masked_when_lan_speaks_first(
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.alarms("one-way-media")
 def test_missing_rtp_forward_one_way(topo, start_pinhole, make_env):
     """The third classic failure: SIP is forwarded, the RTP range is not.
     The call connects. The remote (public) phone speaks first, its RTP hits
@@ -362,7 +364,9 @@ def test_missing_rtp_forward_one_way(topo, start_pinhole, make_env):
     ph = start_pinhole({"public_ip": ne.OFFICE_WAN}, rtp_range=ONE_WAY_RTP)
     env = make_env(ph)
     env.register_all(["pub4", "lanphone"])
-    c = Call("pub4", "dave", "lanphone", duration_ms=3000,
+    # long enough for the one-way diagnosis (8 s after the answer, seen
+    # by the 5 s media sweep)
+    c = Call("pub4", "dave", "lanphone", duration_ms=15000,
              callee_scenario="ne_uas_late_rtp.xml")
     env.place([c])
     assert c.caller.rc == 0 and c.callee.rc == 0, (
@@ -386,6 +390,14 @@ def test_missing_rtp_forward_one_way(topo, start_pinhole, make_env):
         "remote phone should hear the LAN phone: " + facts)
     assert all(k.split(":")[0] == ne.OFFICE_WAN for k in c.sources["pub4"]), \
         facts
+    # pinhole names the cause and the fix, in the API and in the doctor
+    api_names, _, api, _ = alarm_names(ph)
+    assert "one-way-media" in api_names, api
+    [a] = [a for a in api if a["code"] == "one-way-media"]
+    want = "forwards UDP %d-%d" % ONE_WAY_RTP
+    assert want in a["text"] and "behind NAT" in a["text"], a
+    doctor = ph.cli("doctor", check=False, timeout=40).stdout
+    assert "one-way-media" in doctor, doctor
 
 
 def test_missing_rtp_forward_nated_phone_hears_nothing(

@@ -2,6 +2,8 @@
 `pinhole show registrations --json`; a wrong password is refused and
 leaves no binding; an unregister (Expires: 0) removes the binding."""
 
+import pytest
+
 import labnet
 
 CONTRACT_KEYS = {"aor", "contact", "public", "transport", "local",
@@ -29,6 +31,7 @@ def test_register_with_auth_shows_binding(env, pinhole, topo):
     assert "answered an OPTIONS from another port" in b["nat_reason"], b
 
 
+@pytest.mark.alarms("nonat-suspect")
 def test_public_looking_phone_that_ignores_options_is_suspect(env, pinhole):
     """The active check must be able to fail: a public-looking phone that
     does not answer pinhole's OPTIONS from another port (here SIPp without
@@ -79,6 +82,22 @@ def test_wrong_password_is_refused(env, pinhole):
     env.register("pub2", "carol", password="not-carols-password",
                  expect_ok=False)
     assert pinhole.bindings_for("carol") == [], pinhole.registrations()
+
+
+@pytest.mark.alarms("auth-wrong-password")
+def test_repeated_wrong_password_raises_alarm(env, pinhole):
+    """A phone configured with a wrong password retries: after 5 refusals
+    within a minute pinhole raises one alarm naming the account and the
+    fix, shown by the API and by pinhole doctor."""
+    for _ in range(5):
+        env.register("pub2", "carol", password="not-carols-password",
+                     expect_ok=False)
+    alarms = [a for a in pinhole.api("/api/alarms")
+              if a["code"] == "auth-wrong-password"]
+    assert len(alarms) == 1 and "carol" in alarms[0]["subject"], alarms
+    assert "password" in alarms[0]["text"], alarms
+    doctor = pinhole.cli("doctor", check=False, timeout=40).stdout
+    assert "auth-wrong-password" in doctor, doctor
 
 
 def test_unknown_user_is_refused(env, pinhole):
