@@ -29,6 +29,7 @@
 #include "log/log.h"
 #include "nat/nat.h"
 #include "proxy/proxy.h"
+#include "proxy/refer.h"
 #include "registrar/registrar.h"
 #include "relay/relay.h"
 #include "store/store.h"
@@ -233,6 +234,14 @@ static void src_metrics(struct admin_text *out, void *arg)
 				  "pinhole_nat_active_checks_total{result=\"filtered\"} %llu\n",
 				  (unsigned long long)ks, (unsigned long long)ka,
 				  (unsigned long long)kf);
+	}
+	{
+		const struct refer_stats *rf = refer_stats();
+		admin_text_printf(out, "# TYPE pinhole_refer_total counter\n"
+				  "pinhole_refer_total{result=\"forwarded\"} %llu\n"
+				  "pinhole_refer_total{result=\"rejected\"} %llu\n",
+				  (unsigned long long)rf->forwarded,
+				  (unsigned long long)rf->rejected);
 	}
 	admin_text_printf(out, "pinhole_loops_detected_total %llu\n"
 			  "pinhole_relay_denied_total %llu\n",

@@ -110,6 +110,22 @@ def test_refer_forwarded(pbx, target, in_dialog):
     assert r.status == 202, r
 
 
+def test_refer_counters_in_metrics(pbx):
+    import urllib.request
+    refer_reaches_bob(pbx, "sip:carol@example.com", False)
+    r, got = refer_reaches_bob(pbx, "sip:carol@192.168.7.7", True)
+    assert got is None and r.status == 403, r.first
+    m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" %
+                               pbx.admin_port, timeout=3).read().decode()
+    import re
+    fwd = int(re.search(r'pinhole_refer_total\{result="forwarded"\} (\d+)',
+                        m).group(1))
+    rej = int(re.search(r'pinhole_refer_total\{result="rejected"\} (\d+)',
+                        m).group(1))
+    # a REFER checked again after its 407 challenge counts once per check
+    assert fwd >= 1 and rej == 1, m
+
+
 def test_refer_without_refer_to_is_400(pbx):
     d = pbx
     d.alice.send(d.alice.request(
