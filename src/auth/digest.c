@@ -124,22 +124,11 @@ static void hex_encode(char *out, const unsigned char *in, size_t len)
 	out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode exactly 2 * len hex characters; false on a non-hex character. */
 static bool hex_decode(unsigned char *out, const char *in, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+		int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;
@@ -352,7 +341,7 @@ static bool parse_nc(struct pl x, uint32_t *nc)
 	if (x.l == 0 || x.l > 8)
 		return false;
 	for (size_t i = 0; i < x.l; i++) {
-		int d = hex_value(x.p[i]);
+		int d = hex_digit(x.p[i]);
 
 		if (d < 0)
 			return false;
@@ -383,7 +372,7 @@ enum digest_result digest_verify(const struct digest_request *req,
 	for (size_t i = 0; i < hlen; i++) {
 		char c = req->response.p[i];
 
-		if (hex_value(c) < 0)
+		if (hex_digit(c) < 0)
 			return DIGEST_MALFORMED;
 		got[i] = (c >= 'A' && c <= 'F') ? (char)(c + 32) : c;
 	}

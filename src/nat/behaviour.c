@@ -53,15 +53,6 @@ static struct {
 	unsigned count;
 } B;
 
-static uint64_t ip_hash(const struct sockaddr_storage *sa)
-{
-	if (sa->ss_family == AF_INET)
-		return hash_bytes(HASH_SEED,
-				  &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	return hash_bytes(HASH_SEED,
-			  &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-}
-
 static struct obs *find(const struct sockaddr_storage *pub, uint64_t h)
 {
 	for (struct hash_node *n = hash_bucket(&B.table, h); n; n = n->next) {
@@ -97,7 +88,7 @@ static void lru_push(struct obs *o)
 
 static struct obs *get(const struct sockaddr_storage *pub)
 {
-	uint64_t h = ip_hash(pub);
+	uint64_t h = addr_ip_hash(pub);
 	struct obs *o;
 
 	if (!B.table.buckets && hash_init(&B.table, 256))
@@ -188,7 +179,7 @@ const char *nat_behaviour(const struct sockaddr_storage *pub, char *why,
 {
 	struct obs *o;
 
-	if (!B.table.buckets || !(o = find(pub, ip_hash(pub)))) {
+	if (!B.table.buckets || !(o = find(pub, addr_ip_hash(pub)))) {
 		snprintf(why, cap, "no relayed media seen from this address "
 			 "yet");
 		return "unknown";

@@ -26,17 +26,6 @@
 #include "proxy/features.h"
 #include "store/store.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The user part as dialled: phones escape '#' as %23 (RFC 3261 25.1). */
 static bool unescape_user(struct pl user, char *out, size_t cap)
 {
@@ -50,8 +39,8 @@ static bool unescape_user(struct pl user, char *out, size_t cap)
 
 			if (i + 2 >= user.l)
 				return false;
-			hi = hexval(user.p[i + 1]);
-			lo = hexval(user.p[i + 2]);
+			hi = hex_digit(user.p[i + 1]);
+			lo = hex_digit(user.p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			c = (char)(hi * 16 + lo);

@@ -164,18 +164,9 @@ static void queue_delete(uint64_t uid)
 		loop_timer_start(R.loop, &R.flush, FLUSH_MS);
 }
 
-static uint64_t ip_hash(const struct sockaddr_storage *sa)
-{
-	if (sa->ss_family == AF_INET)
-		return hash_bytes(HASH_SEED,
-				  &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	return hash_bytes(HASH_SEED,
-			  &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-}
-
 static struct ip_ref *ip_find(const struct sockaddr_storage *sa)
 {
-	uint64_t h = ip_hash(sa);
+	uint64_t h = addr_ip_hash(sa);
 
 	for (struct hash_node *n = hash_bucket(&R.ips, h); n; n = n->next) {
 		struct ip_ref *r = container_of(n, struct ip_ref, node);
@@ -200,7 +191,7 @@ static void ip_ref(const struct sockaddr_storage *sa, int delta)
 			return;
 		r->ip = *sa;
 		addr_set_port(&r->ip, 0);
-		hash_insert(&R.ips, &r->node, ip_hash(sa));
+		hash_insert(&R.ips, &r->node, addr_ip_hash(sa));
 	}
 	if (!r)
 		return;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 char *addr_ip_str(const struct sockaddr_storage *sa, char *buf, size_t cap)
 {
 	buf[0] = '\0';
@@ -184,4 +186,13 @@ bool addr_is_unusable(const struct sockaddr_storage *sa)
 	if (sa->ss_family == AF_INET6)
 		return ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[0] == 0xff;
 	return true;
+}
+
+uint64_t addr_ip_hash(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return hash_bytes(HASH_SEED,
+				  &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	return hash_bytes(HASH_SEED,
+			  &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 }

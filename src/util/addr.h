@@ -32,6 +32,8 @@ bool addr_eq(const struct sockaddr_storage *a,
 	     const struct sockaddr_storage *b);	/* ip and port */
 bool addr_ip_eq(const struct sockaddr_storage *a,
 		const struct sockaddr_storage *b);
+/* Hash of the IP alone (util/hash.h seed): tables keyed by address. */
+uint64_t addr_ip_hash(const struct sockaddr_storage *sa);
 /* RFC 1918 / RFC 6598 / loopback / link-local / ULA. */
 bool addr_is_private(const struct sockaddr_storage *sa);
 bool addr_is_any(const struct sockaddr_storage *sa);

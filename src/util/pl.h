@@ -47,4 +47,16 @@ struct pl pl_trim(struct pl x);
 /* Find a character; NULL if absent. */
 const char *pl_chr(struct pl x, char c);
 
+/* The value of one hex digit, or -1. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif
