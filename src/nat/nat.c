@@ -509,8 +509,17 @@ static int rewrite_sdp(struct sip_editor *ed, const struct sip_msg *msg,
 
 		if (i >= s->nstreams)
 			s->nstreams = i + 1;
-		if (m->port == 0)
-			continue;	/* rejected stream stays rejected */
+		if (m->port == 0) {
+			/* Rejected or removed (RFC 3264 8.2): stays at 0, and
+			 * a stream relayed so far stops now, its ports back. */
+			if (st->allocated) {
+				relay_stream_free(N.relay, st->relay_id);
+				st->allocated = false;
+				log_info("nat", "media stream %u removed "
+					 "call-id=%s", i, s->call_id);
+			}
+			continue;
+		}
 		if (!st->allocated) {
 			int err = relay_stream_alloc(N.relay, !m->rtcp_mux,
 						     &st->relay_id, &st->port[0],

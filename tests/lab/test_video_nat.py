@@ -22,9 +22,9 @@ After the re-INVITE: >= 25 more packets at each phone on the audio and the
 main video port, counted from the moment the answer reached the caller,
 and the relay's counters for both still growing both ways.
 
-test_removed_stream_no_longer_relayed (xfail, strict: a pinhole bug): the
-callee's phone keeps sending the removed slides stream; the relay should
-stop carrying it and free its ports, but forwards it until the BYE.
+test_removed_stream_no_longer_relayed: the callee's phone keeps sending the
+removed slides stream; the relay stops carrying it and frees its ports (it
+forwarded it until the BYE before nat.c freed port-0 streams).
 """
 
 import json
@@ -367,12 +367,6 @@ class RemovedStreamRelayed(AssertionError):
     """The relay still carries a stream both ends removed (port 0)."""
 
 
-@pytest.mark.xfail(strict=True, raises=RemovedStreamRelayed, reason=(
-    "pinhole bug: nat.c rewrite_sdp() skips an m= line with port 0 "
-    "('rejected stream stays rejected') but never frees the relay stream "
-    "allocated for it by the earlier offer: after a re-INVITE sets a "
-    "stream to port 0 (offer and answer), its relay ports stay open, stay "
-    "in /api/calls, and keep forwarding RTP both ways until the BYE"))
 def test_removed_stream_no_longer_relayed(env, pinhole, topo):
     """After the re-INVITE removing the slides stream (m=video 0 in offer
     and answer), the callee's phone goes on sending slides (a late or
