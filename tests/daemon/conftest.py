@@ -27,7 +27,10 @@ def free_port(kind=socket.SOCK_DGRAM):
 
 
 class Daemon:
-    def __init__(self, tmp, extra=""):
+    def __init__(self, tmp, extra="", intranet="127.0.0.0/8"):
+        """intranet: the [nat] intranet_subnets; one without loopback
+        makes the test's phones remote (a Contact that is not the source
+        is then behind-nat)."""
         self.tmp = tmp
         # a port free for both UDP and TCP
         while True:
@@ -47,7 +50,7 @@ domain = example.com
 listen = 127.0.0.1
 port = {self.port}
 [nat]
-intranet_subnets = 127.0.0.0/8
+intranet_subnets = {intranet}
 [store]
 path = {tmp}/pinhole.db
 [admin]
@@ -126,13 +129,42 @@ level = debug
         assert rc == 0, f"pinhole exited with {rc} (crash?)"
 
 
-@pytest.fixture
-def daemon(request):
-    tmp = tempfile.mkdtemp(prefix="pinhole-test-")
-    d = Daemon(tmp)
+def run_daemon(request, prefix="pinhole-test-", users=(), **conf):
+    """The body of a daemon fixture: `yield from run_daemon(request, ...)`.
+    A Daemon(**conf) in a fresh temporary folder, started, users added
+    (password "password1"); finished at teardown (log shown on failure,
+    a crash or sanitizer report fails the test)."""
+    d = Daemon(tempfile.mkdtemp(prefix=prefix), **conf)
     d.start()
+    for u in users:
+        d.cli("user", "add", u, "password1")
     yield d
     d.finish(request)
+
+
+@pytest.fixture
+def daemon(request):
+    yield from run_daemon(request)
+
+
+def setup_pbx(daemon):
+    """Users alice, bob, carol and dave; Python phones (sipclient.UA) for
+    alice, bob and carol, registered, in daemon.phones."""
+    from sipclient import UA
+    for u in ("alice", "bob", "carol", "dave"):
+        daemon.cli("user", "add", u, "password1")
+    phones = {}
+    for u in ("alice", "bob", "carol"):
+        phones[u] = UA(daemon.port, u)
+        assert phones[u].register().status == 200
+    daemon.phones = phones
+    return daemon
+
+
+@pytest.fixture
+def pbx(daemon):
+    """The daemon with setup_pbx's users and registered phones."""
+    return setup_pbx(daemon)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

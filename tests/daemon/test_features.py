@@ -4,22 +4,8 @@ forwarding loops. Phones are Python UAs on loopback; settings are made
 with the real CLI (`pinhole user set`, `pinhole group set`)."""
 import time
 
-import pytest
-
 from sipclient import UA, recv_request
 from test_proxy import SDP, answer, invite, recv_status
-
-
-@pytest.fixture
-def pbx(daemon):
-    for u in ("alice", "bob", "carol", "dave"):
-        daemon.cli("user", "add", u, "password1")
-    phones = {}
-    for u in ("alice", "bob", "carol"):
-        phones[u] = UA(daemon.port, u)
-        assert phones[u].register().status == 200
-    daemon.phones = phones
-    return daemon
 
 
 def no_request(ua, method, timeout=1.0):

@@ -6,27 +6,9 @@ tag); the caller answers the picker and CANCELs its first INVITE, which
 reaches the ringing phone as any CANCEL does."""
 import tempfile
 
-import pytest
-
-from conftest import Daemon
+from conftest import Daemon, setup_pbx
 from sipclient import UA, recv_request
 from test_proxy import SDP, answer, invite, recv_status
-
-
-@pytest.fixture
-def pbx(daemon):
-    return setup_pbx(daemon)
-
-
-def setup_pbx(daemon):
-    for u in ("alice", "bob", "carol", "dave"):
-        daemon.cli("user", "add", u, "password1")
-    phones = {}
-    for u in ("alice", "bob", "carol"):
-        phones[u] = UA(daemon.port, u)
-        assert phones[u].register().status == 200
-    daemon.phones = phones
-    return daemon
 
 
 def ring(pbx, caller, callee, tag):

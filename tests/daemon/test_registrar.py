@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from conftest import run_daemon
 from sipclient import UA
 
 
@@ -234,17 +235,8 @@ PRIVATE = "sip:alice@192.168.1.10:5060"
 
 @pytest.fixture
 def homes(request):
-    import tempfile
-    from conftest import Daemon
-    d = Daemon(tempfile.mkdtemp(prefix="pinhole-homes-"))
-    conf = open(d.conf).read().replace("intranet_subnets = 127.0.0.0/8",
-                                       "intranet_subnets = 10.99.0.0/16")
-    open(d.conf, "w").write(conf)
-    d.start()
-    for u in ("alice", "bob"):
-        d.cli("user", "add", u, "password1")
-    yield d
-    d.finish(request)
+    yield from run_daemon(request, "pinhole-homes-", ("alice", "bob"),
+                          intranet="10.99.0.0/16")
 
 
 def home_ua(daemon, ip, like=None):
@@ -299,12 +291,19 @@ def call_alice(daemon, phones):
     bob.close()
 
 
-def test_same_private_contact_two_homes_both_ring(homes):
-    a = home_ua(homes, "127.0.0.2")
-    b = home_ua(homes, "127.0.0.3")
+def register_two_homes(daemon):
+    """alice's phones in home A (127.0.0.2) and home B (127.0.0.3), both
+    registered with the same private Contact; returns them and B's 200."""
+    a = home_ua(daemon, "127.0.0.2")
+    b = home_ua(daemon, "127.0.0.3")
     assert a.register(contact=f"<{PRIVATE}>").status == 200
     r = b.register(contact=f"<{PRIVATE}>")
     assert r.status == 200
+    return a, b, r
+
+
+def test_same_private_contact_two_homes_both_ring(homes):
+    a, b, r = register_two_homes(homes)
     # home B's phone sees its own binding only once (not A's expiry)
     assert len(contact_values(r)) == 1, r.all("Contact")
     got = alice_bindings(homes)
@@ -316,10 +315,7 @@ def test_same_private_contact_two_homes_both_ring(homes):
 
 
 def test_new_nat_port_refreshes_its_own_binding(homes):
-    a = home_ua(homes, "127.0.0.2")
-    b = home_ua(homes, "127.0.0.3")
-    assert a.register(contact=f"<{PRIVATE}>").status == 200
-    assert b.register(contact=f"<{PRIVATE}>").status == 200
+    a, b, _ = register_two_homes(homes)
     before_b = alice_bindings(homes)[1]
     # home A's NAT maps the phone to a new port: same phone, same IP
     a2 = home_ua(homes, "127.0.0.2", like=a)
@@ -334,10 +330,7 @@ def test_new_nat_port_refreshes_its_own_binding(homes):
 
 
 def test_unregister_from_one_home_keeps_the_other(homes):
-    a = home_ua(homes, "127.0.0.2")
-    b = home_ua(homes, "127.0.0.3")
-    assert a.register(contact=f"<{PRIVATE}>").status == 200
-    assert b.register(contact=f"<{PRIVATE}>").status == 200
+    a, b, _ = register_two_homes(homes)
     # Expires: 0 for the shared Contact from home B: B's binding only
     r = b.register(contact=f"<{PRIVATE}>", expires=0)
     assert r.status == 200
@@ -355,10 +348,7 @@ def test_unregister_from_one_home_keeps_the_other(homes):
 
 
 def test_two_homes_survive_restart(homes):
-    a = home_ua(homes, "127.0.0.2")
-    b = home_ua(homes, "127.0.0.3")
-    assert a.register(contact=f"<{PRIVATE}>").status == 200
-    assert b.register(contact=f"<{PRIVATE}>").status == 200
+    a, b, _ = register_two_homes(homes)
     time.sleep(0.5)  # batched store write
     homes.stop()
     homes.start()

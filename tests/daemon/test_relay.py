@@ -11,26 +11,16 @@ import urllib.request
 
 import pytest
 
-from conftest import Daemon
+from conftest import run_daemon
 from sipclient import UA, ack_non2xx, digest, recv_request, sdp_body
-
-import tempfile
 
 
 @pytest.fixture
 def nat_daemon(request):
-    tmp = tempfile.mkdtemp(prefix="pinhole-relay-")
     # loopback is NOT the intranet here: the phones count as remote
-    d = Daemon(tmp)
-    conf = open(d.conf).read().replace("intranet_subnets = 127.0.0.0/8",
-                                       "intranet_subnets = 10.99.0.0/16")
-    conf += "[media]\nrtp_port_min = 42000\nrtp_port_max = 42199\n"
-    open(d.conf, "w").write(conf)
-    d.start()
-    for u in ("alice", "bob"):
-        d.cli("user", "add", u, "password1")
-    yield d
-    d.finish(request)
+    yield from run_daemon(
+        request, "pinhole-relay-", ("alice", "bob"), intranet="10.99.0.0/16",
+        extra="[media]\nrtp_port_min = 42000\nrtp_port_max = 42199\n")
 
 
 sdp = sdp_body

@@ -5,10 +5,12 @@ Fixtures
                          at the end of the module, even on failure
   lab_report  (function) logs to attach when the test fails
   bare_env    (function) LabEnv without pinhole (harness self-tests)
-  pinhole     (function) a fresh pinhole in "srv" (own config + store in
-                         the test's tmp dir, USERS provisioned), stopped at
-                         teardown; a daemon that died during the test makes
-                         the teardown fail
+  own_pinhole (function) starts pinholes with a module's config overrides
+                         and users (own config + store in the test's tmp
+                         dir), stopped at teardown; a daemon that died
+                         during the test, or raised an undeclared alarm,
+                         makes the teardown fail
+  pinhole     (function) own_pinhole() with the defaults: "srv", USERS
   env         (function) LabEnv wired to that pinhole
 Processes a test starts are stopped at its teardown (by PID); namespaces at
 module teardown; the atexit hook and SIGTERM handler cover interrupted runs;
@@ -115,15 +117,8 @@ def _lab_preconditions():
 
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("topo"))
-    lab = labnet.Lab(workdir)
-    try:
-        t = topology.build_office(lab)
-    except Exception:
-        lab.close()
-        raise
-    yield t
-    lab.close()
+    yield from labnet.module_topology(str(tmp_path_factory.mktemp("topo")),
+                                      topology.build_office)
 
 
 @pytest.fixture
@@ -157,16 +152,36 @@ def bare_env(topo, workdir, lab_report, _test_procs):
 
 
 @pytest.fixture
-def pinhole(topo, workdir, lab_report, _test_procs):
-    ph = pinhole_mod.Pinhole(topo["srv"], workdir)
-    lab_report.add("pinhole", ph.report)
-    for user, password in labenv.USERS.items():
-        ph.user_add(user, password)
-    ph.start()
-    yield ph
-    failure = ph.stop_after_test(topo.lab.closed)
-    if failure:
-        pytest.fail(failure)
+def own_pinhole(topo, workdir, lab_report, _test_procs):
+    """own_pinhole(overrides=None, users=None, node="srv") -> a running
+    pinhole in node: config (DEFAULTS with overrides) and store in the
+    test's folder, users ({name: password}, labenv.USERS by default)
+    provisioned, its config and logs in the failure report. Every daemon
+    started is stopped at teardown; one that died during the test, or
+    raised an alarm the test does not declare, fails the test
+    (Pinhole.stop_after_test)."""
+    started = []
+
+    def start(overrides=None, users=None, node="srv"):
+        ph = pinhole_mod.Pinhole(topo[node], workdir, overrides=overrides)
+        lab_report.add("pinhole", ph.report)
+        if users is None:
+            users = labenv.USERS
+        for user, password in users.items():
+            ph.user_add(user, password)
+        ph.start()
+        started.append(ph)
+        return ph
+    yield start
+    failures = [f for f in (ph.stop_after_test(topo.lab.closed)
+                            for ph in started) if f]
+    if failures:
+        pytest.fail("; ".join(failures))
+
+
+@pytest.fixture
+def pinhole(own_pinhole):
+    return own_pinhole()
 
 
 @pytest.fixture(autouse=True)

@@ -297,6 +297,25 @@ class Lab:
         return self.nodes[name]
 
 
+def module_topology(workdir, build, tag=""):
+    """The body of a test module's own topo fixture:
+
+        yield from labnet.module_topology(str(tmp_path_factory.mktemp(..)),
+                                          lambda lab: topology.build(..))
+
+    A Lab in workdir, built by build(lab), whose result is yielded; the
+    lab is closed after the module, or at once when build fails (no
+    half-built namespaces left to the next module)."""
+    lab = Lab(workdir, tag=tag)
+    try:
+        built = build(lab)
+    except Exception:
+        lab.close()
+        raise
+    yield built
+    lab.close()
+
+
 def close_all():
     for lab in list(_live_labs):
         try:

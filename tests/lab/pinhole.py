@@ -9,6 +9,7 @@ failing test's report by conftest.py.
 import json
 import os
 import signal
+import time
 
 import labnet
 
@@ -185,6 +186,18 @@ class Pinhole:
         if res.returncode != 0:
             raise PinholeError("GET %s: %s" % (path, res.stdout.strip()))
         return json.loads(res.stdout)
+
+    def wait_ringing(self, timeout=8.0):
+        """Until /api/calls shows a call with a branch that got a 180;
+        returns that call."""
+        end = time.time() + timeout
+        while time.time() < end:
+            for c in self.api("/api/calls"):
+                if any(l.get("status") == 180 for l in c.get("legs") or []):
+                    return c
+            time.sleep(0.2)
+        raise AssertionError("no call rang within %.0f s: %s" % (
+            timeout, self.api("/api/calls")))
 
     def registrations(self):
         """`pinhole show registrations --json`, parsed (a list of dicts)."""

@@ -230,6 +230,31 @@ class Capture:
         return pcap.rtp_summary(self.path)
 
 
+def header(msg, name):
+    """The first value of header name in a traced SIP message, or None."""
+    m = re.search(r"^\s*%s\s*:\s*(.*?)\s*$" % re.escape(name), msg,
+                  flags=re.M | re.I)
+    return m.group(1) if m else None
+
+
+def tag(value):
+    """The tag parameter of a From / To value, or None."""
+    m = re.search(r";\s*tag=([^;>\s]+)", value or "")
+    return m.group(1) if m else None
+
+
+def order(run):
+    """"sent|received <first line> <Call-ID>" for each message in a run's
+    -trace_msg, in order (to assert which came first)."""
+    out = []
+    for p in re.split(r"^-{20,}.*$", run.messages(), flags=re.M):
+        lines = [l.strip() for l in p.splitlines() if l.strip()]
+        if len(lines) > 1 and re.search(r"message (sent|received)", lines[0]):
+            d = "sent" if "message sent" in lines[0] else "received"
+            out.append("%s %s %s" % (d, lines[1], header(p, "Call-ID")))
+    return out
+
+
 def _read(path):
     try:
         with open(path, errors="replace") as f:

@@ -29,13 +29,12 @@ import pytest
 
 import labenv
 import labnet
-import pinhole as pinhole_mod
+import sipp
 import topology
 
 RELAY_IP = "10.10.0.10"            # srv: pinhole's relay
 FS = "fs"                          # LAN feature server
 FS_IP = "10.10.0.60"
-LAN = "192.168.1.0/24"
 PHONE_IP = "192.168.1.10"
 SYM, PRC, RC = "sym-phone", "prc-phone", "rc-phone"
 WAN = {SYM: "203.0.113.24", PRC: "203.0.113.23", RC: "203.0.113.22"}
@@ -48,46 +47,24 @@ OFFICE = topology.Site(
     router_ip="10.10.0.1", hosts=dict(topology.OFFICE.hosts, fs=FS_IP))
 
 
-def _home(name, wan, kind):
-    return topology.Site(name=name, wan_ip=wan, lan=LAN,
-                         router_ip="192.168.1.1",
-                         hosts={name + "-phone": PHONE_IP}, nat=kind,
-                         nat_host=name + "-phone")
-
-
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory):
     """Overrides conftest's topo for this module."""
-    lab = labnet.Lab(str(tmp_path_factory.mktemp("featnat")))
-    try:
-        homes = [_home("sym", WAN[SYM], "symmetric"),
-                 _home("prc", WAN[PRC], "port-restricted"),
-                 _home("rc", WAN[RC], "restricted")]
-        t = topology.build(lab, dict(topology.PUBLIC), [OFFICE] + homes)
-    except Exception:
-        lab.close()
-        raise
-    yield t
-    lab.close()
+    yield from labnet.module_topology(
+        str(tmp_path_factory.mktemp("featnat")),
+        lambda lab: topology.build(lab, dict(topology.PUBLIC),
+                                   [OFFICE] + topology.nat_homes()))
 
 
 @pytest.fixture
-def pinhole(topo, workdir, lab_report, _test_procs):
+def pinhole(own_pinhole):
     """conftest's pinhole plus the feature server route; keepalives every
     60 s so none lands on a SIPp callee during a test (a UAS takes an
     out-of-dialog OPTIONS for a new call)."""
-    ph = pinhole_mod.Pinhole(topo["srv"], workdir, overrides={
+    return own_pinhole(overrides={
         "routes": {"9": "sip:10.10.0.50:5060",
                    "8": "sip:%s:5060" % FS_IP},
         "nat": {"keepalive_interval": "60"}})
-    lab_report.add("pinhole", ph.report)
-    for user, password in labenv.USERS.items():
-        ph.user_add(user, password)
-    ph.start()
-    yield ph
-    failure = ph.stop_after_test(topo.lab.closed)
-    if failure:
-        pytest.fail(failure)
 
 
 # -- helpers --------------------------------------------------------------------
@@ -141,6 +118,24 @@ def _received(run, first_line_re):
         if len(lines) > 1 and re.match(first_line_re, lines[1]):
             out.append(p)
     return out
+
+
+def _alice_calls_bob(env, scenario, duration_ms, timeout):
+    """alice (symmetric NAT) calls bob with a transferee scenario, in the
+    background; returns her run."""
+    alice = env.caller(SYM, "bob", "alice", duration_ms=duration_ms,
+                       scenario=scenario, timeout=timeout)
+    alice.start(wait_bound=False)
+    return alice
+
+
+def _reaches_alice(alice, first_line_re, what, timeout=8):
+    """Waits until alice's run received a message whose first line
+    matches (what: its name in the failure); returns those messages."""
+    got = labnet.wait_until(lambda: _received(alice, first_line_re),
+                            timeout=timeout, interval=0.1)
+    assert got, "%s did not reach alice (see sipp %s)" % (what, alice.name)
+    return got
 
 
 # -- 1: simultaneous ring ----------------------------------------------------------
@@ -367,12 +362,9 @@ def test_blind_transfer(env, pinhole, topo, to):
                         "refer_to": "sip:%s@%s" % (target, labenv.DOMAIN)})
     c = env.uas(target_host, target)
     caps = env.capture(SYM, target_host)
-    alice = env.caller(SYM, "bob", "alice", duration_ms=6000,
-                       scenario="feat_xfer_transferee.xml", timeout=30)
-    alice.start(wait_bound=False)
-    got = labnet.wait_until(lambda: _received(alice, r"REFER "),
-                            timeout=8, interval=0.1)
-    assert got, "the REFER did not reach alice (see sipp %s)" % alice.name
+    alice = _alice_calls_bob(env, "feat_xfer_transferee.xml",
+                             duration_ms=6000, timeout=30)
+    got = _reaches_alice(alice, r"REFER ", "the REFER")
     refer_to = re.search(r"^Refer-To:\s*(.*)$", got[0], re.M)
     assert refer_to and target in refer_to.group(1), got[0]
     second = env.sipp(SYM, "uac.xml", "uac-alice-to-" + target,
@@ -431,8 +423,6 @@ def env_messages_of(env, host):
 import os                          # noqa: E402
 import urllib.parse                # noqa: E402
 
-import sipp                        # noqa: E402
-
 
 class _TwoCalls(sipp.Sipp):
     """A SIPp UAS that takes two calls (-m 2 -l 2) and is good only when
@@ -460,28 +450,6 @@ def _sent(run, first_line_re):
         if len(lines) > 1 and "message sent" in lines[0] and \
                 re.match(first_line_re, lines[1]):
             out.append(p)
-    return out
-
-
-def _hdr(msg, name):
-    m = re.search(r"^\s*%s\s*:\s*(.*?)\s*$" % re.escape(name), msg,
-                  flags=re.M | re.I)
-    return m.group(1) if m else None
-
-
-def _tag_of(value):
-    m = re.search(r";\s*tag=([^;>\s]+)", value or "")
-    return m.group(1) if m else None
-
-
-def _order(run):
-    """"sent|received <first line> <Call-ID>" for each message, in order."""
-    out = []
-    for p in re.split(r"^-{20,}.*$", run.messages(), flags=re.M):
-        lines = [l.strip() for l in p.splitlines() if l.strip()]
-        if len(lines) > 1 and re.search(r"message (sent|received)", lines[0]):
-            d = "sent" if "message sent" in lines[0] else "received"
-            out.append("%s %s %s" % (d, lines[1], _hdr(p, "Call-ID")))
     return out
 
 
@@ -524,13 +492,9 @@ def test_attended_transfer(env, pinhole):
                   answer_ms=3000, timeout=40,
                   keys={"domain": labenv.DOMAIN, "refer_to": refer_to})
     caps = env.capture(SYM, RC)
-    alice = env.caller(SYM, "bob", "alice", duration_ms=5000,
-                       scenario="feat2_att_transferee.xml", timeout=40)
-    alice.start(wait_bound=False)
-    held = labnet.wait_until(lambda: _received(alice, r"INVITE "),
-                             timeout=8, interval=0.1)
-    assert held, "bob's hold re-INVITE did not reach alice (see sipp %s)" \
-        % alice.name
+    alice = _alice_calls_bob(env, "feat2_att_transferee.xml",
+                             duration_ms=5000, timeout=40)
+    _reaches_alice(alice, r"INVITE ", "bob's hold re-INVITE")
     consult = env.sipp(PRC, "feat2_att_consult.xml", "uac-bob-to-carol",
                        remote=env.proxy, port=SECOND_PORT,
                        media_port=SECOND_MEDIA, service="carol",
@@ -541,9 +505,7 @@ def test_attended_transfer(env, pinhole):
                        keys={"domain": labenv.DOMAIN, "user": "bob",
                              "from_tag": bob_tag}).start(wait_bound=False)
 
-    got = labnet.wait_until(lambda: _received(alice, r"REFER "),
-                            timeout=10, interval=0.1)
-    assert got, "the REFER did not reach alice (see sipp %s)" % alice.name
+    got = _reaches_alice(alice, r"REFER ", "the REFER", timeout=10)
     m = re.search(r"^Refer-To:\s*<([^>]*)>", got[0], re.M)
     assert m and m.group(1) == refer_to, (
         "Refer-To at alice %r, bob sent %r" % (m and m.group(1), refer_to))
@@ -563,23 +525,24 @@ def test_attended_transfer(env, pinhole):
 
     # carol got the Replaces intact: her B-C dialog as she sees it
     consult_invite = [p for p in _received(carol, r"INVITE ")
-                      if _hdr(p, "Replaces") is None]
+                      if sipp.header(p, "Replaces") is None]
     replacing = [p for p in _received(carol, r"INVITE ")
-                 if _hdr(p, "Replaces") is not None]
+                 if sipp.header(p, "Replaces") is not None]
     ok200 = [p for p in _sent(carol, r"SIP/2\.0 200 ")
-             if _hdr(p, "Call-ID") == bc_call_id and
-             _hdr(p, "CSeq").endswith("INVITE")]
-    assert consult_invite and replacing and ok200, _order(carol)
+             if sipp.header(p, "Call-ID") == bc_call_id and
+             sipp.header(p, "CSeq").endswith("INVITE")]
+    assert consult_invite and replacing and ok200, sipp.order(carol)
     want = "%s;to-tag=%s;from-tag=%s" % (
-        _hdr(consult_invite[0], "Call-ID"), _tag_of(_hdr(ok200[0], "To")),
-        _tag_of(_hdr(consult_invite[0], "From")))
-    assert _hdr(replacing[0], "Replaces") == want, (
+        sipp.header(consult_invite[0], "Call-ID"),
+        sipp.tag(sipp.header(ok200[0], "To")),
+        sipp.tag(sipp.header(consult_invite[0], "From")))
+    assert sipp.header(replacing[0], "Replaces") == want, (
         "Replaces at carol %r, her dialog with bob is %r" % (
-            _hdr(replacing[0], "Replaces"), want))
-    assert _hdr(replacing[0], "From").startswith("<sip:alice@"), \
+            sipp.header(replacing[0], "Replaces"), want))
+    assert sipp.header(replacing[0], "From").startswith("<sip:alice@"), \
         replacing[0]
     # ... and ended that dialog (BYE to bob) once it was replaced
-    order = _order(carol)
+    order = sipp.order(carol)
     rep = [i for i, l in enumerate(order)
            if l.startswith("received INVITE ") and bc_call_id not in l]
     bye = [i for i, l in enumerate(order)
@@ -632,5 +595,5 @@ def test_blf_dialog_subscribe_notify(env, pinhole):
     entity = 'entity="sip:%s@%s"' % (BLF_EXTENSION, labenv.DOMAIN)
     for n in notifies:
         assert entity in n and "<dialog-info" in n, n
-        assert _hdr(n, "Event") == "dialog", n
+        assert sipp.header(n, "Event") == "dialog", n
     assert "<state>early</state>" in notifies[1], notifies[1]

@@ -39,7 +39,6 @@ import pytest
 import labenv
 import labnet
 import near_end_lab as ne
-import pinhole as pinhole_mod
 import topology
 from near_end_lab import Call
 
@@ -58,14 +57,10 @@ def _office():
 def topo(tmp_path_factory):
     """Overrides conftest's topo: the near-end office (plus fs) and the
     remote NAT sites."""
-    lab = labnet.Lab(str(tmp_path_factory.mktemp("featne")), tag="nf-")
-    try:
-        t = topology.build(lab, {}, [_office()] + ne.remote_sites())
-    except Exception:
-        lab.close()
-        raise
-    yield t
-    lab.close()
+    yield from labnet.module_topology(
+        str(tmp_path_factory.mktemp("featne")),
+        lambda lab: topology.build(lab, {}, [_office()] + ne.remote_sites()),
+        tag="nf-")
 
 
 @pytest.fixture(autouse=True)
@@ -78,22 +73,14 @@ def _fresh_conntrack(topo):
 
 
 @pytest.fixture
-def pinhole(topo, workdir, lab_report, _test_procs):
+def pinhole(own_pinhole):
     """pinhole behind the office NAT with the static public address, the
     voicemail route, keepalives every 60 s (none lands on a SIPp callee)
     and the near-end users."""
     over = ne.pinhole_overrides({"public_ip": ne.OFFICE_WAN,
                                  "keepalive_interval": "60"})
     over["routes"]["85"] = "sip:%s:5060" % FS_IP
-    ph = pinhole_mod.Pinhole(topo["srv"], workdir, overrides=over)
-    lab_report.add("pinhole", ph.report)
-    for user, password in ne.USERS.items():
-        ph.user_add(user, password)
-    ph.start()
-    yield ph
-    failure = ph.stop_after_test(topo.lab.closed)
-    if failure:
-        pytest.fail(failure)
+    return own_pinhole(overrides=over, users=ne.USERS)
 
 
 class FeatEnv(ne.NearEndEnv):
@@ -172,6 +159,16 @@ def _relayed_at(env, caps, host, port=labenv.MEDIA_PORT,
     return len(pk)
 
 
+def _relayed_call(env, caps, run, seen, *talkers):
+    """The call SIPp run placed was relayed both ways: _relayed_at each
+    talker, (host,) or (host, media port), and the relay session of that
+    call (in seen, from env.watch_relay) had media from both parties."""
+    for talker in talkers:
+        _relayed_at(env, caps, *talker)
+    env.assert_relay_streams({k: v for k, v in seen.items()
+                              if k == ne.call_id_of(run)})
+
+
 def _call_with(env, c, callee, others=()):
     """Place Call c whose callee run is already listening (callee), with
     other runs (e.g. a ringing first hunt member) ending by themselves;
@@ -195,18 +192,6 @@ def _call_with(env, c, callee, others=()):
                  if r.rc != 0]
     assert not problems, "\n".join(problems)
     return seen
-
-
-def _wait_ringing(pinhole, timeout=8.0):
-    """Until /api/calls shows a call with a branch that got a 180."""
-    end = time.time() + timeout
-    while time.time() < end:
-        for c in pinhole.api("/api/calls"):
-            if any(l.get("status") == 180 for l in c.get("legs") or []):
-                return c
-        time.sleep(0.2)
-    raise AssertionError("no call rang within %.0f s: %s" % (
-        timeout, pinhole.api("/api/calls")))
 
 
 # -- a: sequential hunt group --------------------------------------------------
@@ -254,10 +239,7 @@ def test_blind_transfer_to_lan_phone(env, pinhole):
     assert second.wait() == 0, "alice's call to dave failed (see sipp %s)" \
         % second.name
     env.wait_ok(dave, alice, bob)
-    _relayed_at(env, caps, PRC, port=SECOND_MEDIA)
-    _relayed_at(env, caps, LAN)
-    env.assert_relay_streams({k: v for k, v in seen.items()
-                              if k == ne.call_id_of(second)})
+    _relayed_call(env, caps, second, seen, (PRC, SECOND_MEDIA), (LAN,))
 
 
 # -- c: MESSAGE ------------------------------------------------------------------
@@ -292,7 +274,7 @@ def test_directed_pickup_by_lan_phone(env, pinhole):
     alice = env.uac(PRC, "bob", "pickup_caller.xml", duration_ms=1500,
                     timeout=40, ooc="pickup_answer.xml")
     alice.start(wait_bound=False)
-    _wait_ringing(pinhole)
+    pinhole.wait_ringing()
     picker = env.uac(LAN, "*78bob", "ne_uac_rr2.xml", timeout=30)
     seen = env.watch_relay(picker.start(wait_bound=False))
     assert picker.wait() == 0, "dave's pickup failed (see sipp %s)" % \
@@ -309,10 +291,7 @@ def test_directed_pickup_by_lan_phone(env, pinhole):
     assert _hdr(pick, "From").startswith("<sip:dave@"), pick
     assert ne.rr_hosts(pick) == [ne.OFFICE_WAN, ne.SRV], pick
     assert "CANCEL" in "".join(ne.received_messages(ringing))
-    _relayed_at(env, caps, PRC)
-    _relayed_at(env, caps, LAN)
-    env.assert_relay_streams({k: v for k, v in seen.items()
-                              if k == ne.call_id_of(picker)})
+    _relayed_call(env, caps, picker, seen, (PRC,), (LAN,))
 
 
 # -- e: the LAN voicemail ---------------------------------------------------------------

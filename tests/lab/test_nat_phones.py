@@ -25,20 +25,12 @@ KINDS = {
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory):
     """Overrides conftest's topo for this module: office + home sites."""
-    lab = labnet.Lab(str(tmp_path_factory.mktemp("natphones")))
-    homes = [topology.Site(name=site, wan_ip=wan, lan="192.168.1.0/24",
-                           router_ip="192.168.1.1",
-                           hosts={site + "-phone": "192.168.1.10"},
-                           nat=kind, nat_host=site + "-phone")
+    homes = [topology.home_site(site, wan, kind)
              for kind, (site, wan, _) in KINDS.items()]
-    try:
-        t = topology.build(lab, dict(topology.PUBLIC),
-                           [topology.OFFICE] + homes)
-    except Exception:
-        lab.close()
-        raise
-    yield t
-    lab.close()
+    yield from labnet.module_topology(
+        str(tmp_path_factory.mktemp("natphones")),
+        lambda lab: topology.build(lab, dict(topology.PUBLIC),
+                                   [topology.OFFICE] + homes))
 
 
 @pytest.mark.alarms("nonat-suspect")

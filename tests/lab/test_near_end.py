@@ -39,7 +39,6 @@ import pytest
 
 import labnet
 import near_end_lab as ne
-import pinhole as pinhole_mod
 from near_end_lab import Call
 
 STUN_REFRESH = 5
@@ -48,14 +47,8 @@ STUN_REFRESH = 5
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory):
     """Overrides conftest's topo: office behind NAT + remote sites."""
-    lab = labnet.Lab(str(tmp_path_factory.mktemp("nearend")), tag="ne-")
-    try:
-        t = ne.build(lab)
-    except Exception:
-        lab.close()
-        raise
-    yield t
-    lab.close()
+    yield from labnet.module_topology(
+        str(tmp_path_factory.mktemp("nearend")), ne.build, tag="ne-")
 
 
 @pytest.fixture(autouse=True)
@@ -72,26 +65,15 @@ def _office_restored(topo):
 
 
 @pytest.fixture
-def start_pinhole(topo, workdir, lab_report, _test_procs):
+def start_pinhole(own_pinhole):
     """start_pinhole({nat keys}) -> a running pinhole behind the office NAT
-    (own config/store in the test's folder, near-end USERS provisioned);
-    stopped at teardown; a daemon that died during the test fails it."""
-    started = []
-
+    (conftest's own_pinhole: own config/store in the test's folder,
+    near-end USERS provisioned; stopped at teardown; a daemon that died
+    during the test, or raised an undeclared alarm, fails it)."""
     def start(nat, **kw):
-        ph = pinhole_mod.Pinhole(topo["srv"], workdir,
-                                 overrides=ne.pinhole_overrides(nat, **kw))
-        lab_report.add("pinhole", ph.report)
-        for user, password in ne.USERS.items():
-            ph.user_add(user, password)
-        ph.start()
-        started.append(ph)
-        return ph
-    yield start
-    failures = [f for f in (ph.stop_after_test(topo.lab.closed)
-                            for ph in started) if f]
-    if failures:
-        pytest.fail("; ".join(failures))
+        return own_pinhole(overrides=ne.pinhole_overrides(nat, **kw),
+                           users=ne.USERS)
+    return start
 
 
 @pytest.fixture

@@ -24,61 +24,34 @@ picked-up call's relay session with packets from both parties.
 """
 
 import re
-import time
 
 import pytest
 
 import labenv
 import labnet
-import pinhole as pinhole_mod
+import sipp
 import topology
 
 RELAY_IP = "10.10.0.10"            # srv: pinhole's relay
-LAN = "192.168.1.0/24"
-PHONE_IP = "192.168.1.10"
 SYM, PRC, RC = "sym-phone", "prc-phone", "rc-phone"
 WAN = {SYM: "203.0.113.24", PRC: "203.0.113.23", RC: "203.0.113.22"}
-
-
-def _home(name, wan, kind):
-    return topology.Site(name=name, wan_ip=wan, lan=LAN,
-                         router_ip="192.168.1.1",
-                         hosts={name + "-phone": PHONE_IP}, nat=kind,
-                         nat_host=name + "-phone")
 
 
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory):
     """Overrides conftest's topo for this module."""
-    lab = labnet.Lab(str(tmp_path_factory.mktemp("pickup")))
-    try:
-        homes = [_home("sym", WAN[SYM], "symmetric"),
-                 _home("prc", WAN[PRC], "port-restricted"),
-                 _home("rc", WAN[RC], "restricted")]
-        t = topology.build(lab, dict(topology.PUBLIC),
-                           [topology.OFFICE] + homes)
-    except Exception:
-        lab.close()
-        raise
-    yield t
-    lab.close()
+    yield from labnet.module_topology(
+        str(tmp_path_factory.mktemp("pickup")),
+        lambda lab: topology.build(lab, dict(topology.PUBLIC),
+                                   [topology.OFFICE] + topology.nat_homes()))
 
 
 @pytest.fixture
-def pinhole(topo, workdir, lab_report, _test_procs):
+def pinhole(own_pinhole):
     """conftest's pinhole with keepalives every 60 s, so that no OPTIONS
     lands on a SIPp phone during the test (alice's out-of-call scenario
     expects an INVITE)."""
-    ph = pinhole_mod.Pinhole(topo["srv"], workdir, overrides={
-        "nat": {"keepalive_interval": "60"}})
-    lab_report.add("pinhole", ph.report)
-    for user, password in labenv.USERS.items():
-        ph.user_add(user, password)
-    ph.start()
-    yield ph
-    failure = ph.stop_after_test(topo.lab.closed)
-    if failure:
-        pytest.fail(failure)
+    return own_pinhole(overrides={"nat": {"keepalive_interval": "60"}})
 
 
 def _behind_nat(pinhole, user, host):
@@ -94,18 +67,6 @@ def _messages(run, direction):
     return [p for p in parts if "message %s" % direction in p]
 
 
-def _order(run):
-    """First lines of every message of a SIPp run, in order, each prefixed
-    with "sent " or "received "."""
-    out = []
-    for p in re.split(r"^-{20,}.*$", run.messages(), flags=re.M):
-        lines = [l.strip() for l in p.splitlines() if l.strip()]
-        if len(lines) > 1 and re.search(r"message (sent|received)", lines[0]):
-            d = "sent" if "sent" in lines[0] else "received"
-            out.append("%s %s" % (d, lines[1]))
-    return out
-
-
 def _index(order, pattern):
     hits = [i for i, line in enumerate(order) if re.match(pattern, line)]
     assert hits, "no %r in %s" % (pattern, order)
@@ -118,29 +79,6 @@ def _first(msgs, first_line_re):
         if len(lines) > 1 and re.match(first_line_re, lines[1]):
             return m
     return None
-
-
-def _header(msg, name):
-    m = re.search(r"^\s*%s\s*:\s*(.*?)\s*$" % re.escape(name), msg,
-                  flags=re.M | re.I)
-    return m.group(1) if m else None
-
-
-def _tag(value):
-    m = re.search(r";\s*tag=([^;>\s]+)", value or "")
-    return m.group(1) if m else None
-
-
-def _wait_ringing(pinhole, timeout=8.0):
-    """Until /api/calls shows a call with a branch that got a 180."""
-    end = time.time() + timeout
-    while time.time() < end:
-        for c in pinhole.api("/api/calls"):
-            if any(l.get("status") == 180 for l in c.get("legs") or []):
-                return c
-        time.sleep(0.2)
-    raise AssertionError("no call rang within %.0f s: %s" % (
-        timeout, pinhole.api("/api/calls")))
 
 
 def _relayed(env, caps, host, minimum=labenv.MIN_RTP):
@@ -178,7 +116,7 @@ def test_pickup_through_nat(env, pinhole, code):
                      pause_ms=1500, timeout=40, ooc="pickup_answer.xml",
                      keys={"domain": labenv.DOMAIN, "user": "alice"})
     alice.start(wait_bound=False)
-    _wait_ringing(pinhole)
+    pinhole.wait_ringing()
 
     # carol picks up: an ordinary caller run (uac.xml) to the code
     _, seen = env.call_watched(RC, code, "carol", duration_ms=3000,
@@ -193,13 +131,14 @@ def test_pickup_through_nat(env, pinhole, code):
     pick = _first(got, r"INVITE sip:alice@")
     assert invite and r180 and pick, "alice's log lacks a message"
     expected = "%s;to-tag=%s;from-tag=%s;early-only" % (
-        _header(invite, "Call-ID"), _tag(_header(invite, "From")),
-        _tag(_header(r180, "To")))
-    assert _header(pick, "Replaces") == expected, pick
-    assert _header(pick, "From").startswith("<sip:carol@"), pick
+        sipp.header(invite, "Call-ID"),
+        sipp.tag(sipp.header(invite, "From")),
+        sipp.tag(sipp.header(r180, "To")))
+    assert sipp.header(pick, "Replaces") == expected, pick
+    assert sipp.header(pick, "From").startswith("<sip:carol@"), pick
     assert "CANCEL" in "".join(_messages(ringing, "received"))
     # alice answered carol, then CANCELled her first INVITE while talking
-    order = _order(alice)
+    order = sipp.order(alice)
     assert _index(order, r"received INVITE sip:alice@") < \
         _index(order, r"sent CANCEL ") < _index(order, r"received BYE "), \
         order

@@ -49,6 +49,26 @@ class Site:
         return int(self.lan.split("/")[1])
 
 
+def home_site(name, wan_ip, nat, router_sysctls=None):
+    """A home behind its own NAT router: LAN 192.168.1.0/24, router .1,
+    one phone "<name>-phone" at 192.168.1.10 (the inside host of a
+    full-cone / restricted NAT). LANs repeat: each site is its own
+    segment."""
+    phone = name + "-phone"
+    return Site(name=name, wan_ip=wan_ip, lan="192.168.1.0/24",
+                router_ip="192.168.1.1", hosts={phone: "192.168.1.10"},
+                nat=nat, nat_host=phone, router_sysctls=router_sysctls or {})
+
+
+def nat_homes():
+    """The NAT feature scenarios' homes, one phone behind each filtering
+    NAT: sym-phone (symmetric, WAN 203.0.113.24), prc-phone
+    (port-restricted, .23), rc-phone (address-restricted, .22)."""
+    return [home_site("sym", "203.0.113.24", "symmetric"),
+            home_site("prc", "203.0.113.23", "port-restricted"),
+            home_site("rc", "203.0.113.22", "restricted")]
+
+
 def nat_ruleset(site):
     """nftables ruleset text for a site's router, or None for plain routing.
     Interfaces: eth0 = WAN, eth1 = LAN."""
