@@ -349,6 +349,38 @@ static json_t *find_rows(json_t *json)
 	return NULL;
 }
 
+/* GET api from the daemon: with as_json, print the body as it came;
+ * else parse it into *json (NULL with *jerr on bad JSON). Returns 1 when
+ * the daemon could not answer 200 (said on stderr; quiet_404 leaves the
+ * daemon's own message alone for a 404). */
+static int get_api(const struct conf *conf, const char *api, bool as_json,
+		   bool quiet_404, json_t **json, json_error_t *jerr)
+{
+	char *body = NULL;
+	int status = 0;
+
+	*json = NULL;
+	if (daemon_request(conf, "GET", api, &status, &body, false))
+		return 1;
+	if (status != 200) {
+		if (status != 404 || !quiet_404)
+			fprintf(stderr, "pinhole: the daemon answered %d to "
+				"GET %s\n", status, api);
+		print_message(stderr, body, NULL);
+		free(body);
+		return 1;
+	}
+	if (as_json) {
+		size_t len = strlen(body);
+
+		printf("%s%s", body, len && body[len - 1] == '\n' ? "" : "\n");
+	} else {
+		*json = json_loads(body, 0, jerr);
+	}
+	free(body);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* show */
 
@@ -649,10 +681,9 @@ static int cmd_show_ladder(int argc, char **argv, const char *path)
 	const char *call_id = NULL;
 	bool as_json = false, full = false;
 	struct conf conf;
-	char api[1200], enc[1024], *body = NULL;
+	char api[1200], enc[1024];
 	json_t *json;
 	json_error_t jerr;
-	int status;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -678,25 +709,10 @@ static int cmd_show_ladder(int argc, char **argv, const char *path)
 	} else {
 		snprintf(api, sizeof(api), "/api/ladders");
 	}
-	if (daemon_request(&conf, "GET", api, &status, &body, false))
+	if (get_api(&conf, api, as_json, true, &json, &jerr))
 		return 1;
-	if (status != 200) {
-		if (status != 404)
-			fprintf(stderr, "pinhole: the daemon answered %d to "
-				"GET %s\n", status, api);
-		print_message(stderr, body, NULL);
-		free(body);
-		return 1;
-	}
-	if (as_json) {
-		size_t len = strlen(body);
-
-		printf("%s%s", body, len && body[len - 1] == '\n' ? "" : "\n");
-		free(body);
+	if (as_json)
 		return 0;
-	}
-	json = json_loads(body, 0, &jerr);
-	free(body);
 	if (!json || (call_id ? !json_is_object(json) : !json_is_array(json))) {
 		fprintf(stderr, "pinhole: the daemon's answer to GET %s is not "
 			"what was expected (%s); try --json\n", api,
@@ -717,10 +733,10 @@ static int cmd_show(int argc, char **argv, const char *path)
 	const char *what = NULL;
 	bool as_json = false;
 	struct conf conf;
-	char api[64], *body = NULL;
+	char api[64];
 	json_t *json, *rows;
 	json_error_t jerr;
-	int status, rc;
+	int rc;
 
 	if (argc > 1 && strcmp(argv[1], "ladder") == 0)
 		return cmd_show_ladder(argc - 1, argv + 1, path);
@@ -743,24 +759,10 @@ static int cmd_show(int argc, char **argv, const char *path)
 	if (load_conf(path, &conf, false))
 		return 1;
 	snprintf(api, sizeof(api), "/api/%s", what);
-	if (daemon_request(&conf, "GET", api, &status, &body, false))
+	if (get_api(&conf, api, as_json, false, &json, &jerr))
 		return 1;
-	if (status != 200) {
-		fprintf(stderr, "pinhole: the daemon answered %d to GET %s\n",
-			status, api);
-		print_message(stderr, body, NULL);
-		free(body);
-		return 1;
-	}
-	if (as_json) {
-		size_t len = strlen(body);
-
-		printf("%s%s", body, len && body[len - 1] == '\n' ? "" : "\n");
-		free(body);
+	if (as_json)
 		return 0;
-	}
-	json = json_loads(body, 0, &jerr);
-	free(body);
 	rows = find_rows(json);
 	if (!rows) {
 		fprintf(stderr, "pinhole: the daemon's answer to GET %s is not "

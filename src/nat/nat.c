@@ -208,14 +208,21 @@ static struct media_session *session_find(struct pl call_id)
 	return NULL;
 }
 
+/* The relay's view of stream i of s; false when it has none. */
+static bool stream_info(const struct media_session *s, unsigned i,
+			struct relay_stream_info *info)
+{
+	return s->streams[i].allocated &&
+	       relay_stream_info(N.relay, s->streams[i].relay_id, info) == 0;
+}
+
 /* Feed behaviour.c: where each party said it receives media against
  * where its packets came from, per our port. */
 static void observe_session(const struct media_session *s)
 {
 	for (unsigned i = 0; i < s->nstreams; i++) {
 		struct relay_stream_info info;
-		if (!s->streams[i].allocated ||
-		    relay_stream_info(N.relay, s->streams[i].relay_id, &info))
+		if (!stream_info(s, i, &info))
 			continue;
 		for (int side = 0; side < 2; side++) {
 			const struct relay_side_info *si = &info.side[side];
@@ -287,8 +294,7 @@ static void sweep(void *arg)
 				continue;
 			for (unsigned i = 0; i < s->nstreams; i++) {
 				struct relay_stream_info info;
-				if (!s->streams[i].allocated ||
-				    relay_stream_info(N.relay, s->streams[i].relay_id, &info))
+				if (!stream_info(s, i, &info))
 					continue;
 				for (int side = 0; side < 2; side++) {
 					if (info.side[side].rtp.last_seen_ms > last)
@@ -384,8 +390,7 @@ static void diagnose_media(struct media_session *s, int64_t now)
 
 	if (!s->answered || s->media_checked ||
 	    now - s->answered_at < ONE_WAY_AFTER_S || !s->nstreams ||
-	    !s->streams[0].allocated ||
-	    relay_stream_info(N.relay, s->streams[0].relay_id, &info))
+	    !stream_info(s, 0, &info))
 		return;
 	s->media_checked = true;
 	/* Received from the party, forwarded or not (a party whose peer has
@@ -680,8 +685,7 @@ json_t *nat_sessions_json(void)
 			for (unsigned i = 0; i < s->nstreams; i++) {
 				struct relay_stream_info info;
 				json_t *st;
-				if (!s->streams[i].allocated ||
-				    relay_stream_info(N.relay, s->streams[i].relay_id, &info))
+				if (!stream_info(s, i, &info))
 					continue;
 				st = json_object();
 				json_object_set_new(st, "index", json_integer(i));
