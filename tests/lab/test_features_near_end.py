@@ -7,7 +7,9 @@ pinhole runs with [nat] behind_nat = yes, public_ip = 203.0.113.1. Remote
 phones use the WAN address as their proxy: alice on prc-phone
 (port-restricted NAT), bob on sym-phone (symmetric NAT); dave is the LAN
 phone (10.10.0.21, proxy 10.10.0.10). This module adds the LAN feature
-server fs (10.10.0.60, voicemail 8500 through [routes] "85").
+server fs (10.10.0.60, voicemail 8500 through [routes] "85", music on
+hold 8700 through "87") and uses prc2-phone (port-restricted NAT) as a
+user's second device.
 
 So every call below crosses two NATs at least: the phone's own and the
 office's, whose port forwards are the only way in.
@@ -22,11 +24,24 @@ office's, whose port forwards are the only way in.
   d. directed pickup (*78bob) by the LAN phone of a call ringing at a
      remote phone, placed by another remote phone
   e. a remote phone calls the LAN voicemail number
+  f. simultaneous ring: a user's two remote devices ring, the symmetric
+     one answers, the other gets CANCEL
+  g. forward on busy: a remote phone answers 486, the call from the LAN
+     goes on to a remote user behind the symmetric NAT
+  h. MWI: a remote phone subscribes to the LAN voicemail server; its
+     solicited and unsolicited NOTIFYs reach the phone
+  i. paging: the LAN paging server pages two remote phones at once
+     (Call-Info answer-after=0)
+  j. music on hold: the LAN server holds a remote caller and keeps the
+     music flowing to it
+  k. attended transfer: a remote phone holds the other, consults the LAN
+     phone, REFERs with Replaces; the transferee's INVITE with Replaces
+     reaches the LAN phone intact and is relayed both ways
 
 "Relayed" here is near_end_lab's check(): >= 50 RTP packets at each
 talking phone, every one from the face pinhole shows it (the office WAN
 address to remote phones, 10.10.0.10 to LAN phones), the relay session in
-/api/calls carrying media from both sides; for a and e also the
+/api/calls carrying media from both sides; for a, e, f and g also the
 Record-Route / top Via / SDP faces of the callee's INVITE.
 """
 
@@ -75,11 +90,12 @@ def _fresh_conntrack(topo):
 @pytest.fixture
 def pinhole(own_pinhole):
     """pinhole behind the office NAT with the static public address, the
-    voicemail route, keepalives every 60 s (none lands on a SIPp callee)
+    voicemail and music-on-hold routes, keepalives every 60 s (none lands on a SIPp callee)
     and the near-end users."""
     over = ne.pinhole_overrides({"public_ip": ne.OFFICE_WAN,
                                  "keepalive_interval": "60"})
-    over["routes"]["85"] = "sip:%s:5060" % FS_IP
+    for prefix in ("85", "87"):         # voicemail, music on hold
+        over["routes"][prefix] = "sip:%s:5060" % FS_IP
     return own_pinhole(overrides=over, users=ne.USERS)
 
 
@@ -304,3 +320,265 @@ def test_voicemail_on_lan_feature_server(env, pinhole, host):
     its own face in SDP, Via and Record-Route (near_end_lab's check)."""
     env.register_all([host])
     env.round([Call(host, VOICEMAIL, FS)])
+
+
+# -- the second round: the public-server features, now behind the NAT --------
+# (issue 5) The features test_features_nat.py proves with pinhole on a
+# public address, here with pinhole behind the office NAT: each has a
+# phone behind the symmetric NAT, and counts relayed RTP where people talk.
+# prc2-phone (port-restricted, gina's in near_end_lab) is carol's second
+# device.
+# The attended transfer reuses test_features_nat's scenarios and its
+# _TwoCalls (one SIPp UAS taking two calls).
+
+import os                          # noqa: E402
+import urllib.parse                # noqa: E402
+
+import pcap                        # noqa: E402
+import sipp                        # noqa: E402
+from test_features_nat import _TwoCalls   # noqa: E402
+
+PRC2 = "prc2-phone"
+MOH = "8700"                       # music on hold on fs ([routes] 87)
+
+
+def _rr_and_via(msg, want_rr):
+    """A request pinhole forwarded carries exactly the Record-Route hosts
+    want_rr (the receiver's face first) and that face as its top Via."""
+    return ne.rr_hosts(msg) == want_rr and \
+        ne.top_via_host(msg) == want_rr[0]
+
+
+# -- f: simultaneous ring of two remote devices -----------------------------
+
+def test_simultaneous_ring_two_remote_devices(env, pinhole):
+    """carol has two devices, behind the symmetric NAT (sym-phone) and a
+    port-restricted one (prc2-phone), both 192.168.1.10:5060 in their
+    homes; alice (port-restricted) calls her through the office NAT: both
+    ring, the symmetric one answers with relayed two-way media (faces
+    checked), the other gets the CANCEL through both NATs
+    (uas_ring.xml)."""
+    env.register_all([PRC])
+    env.register_as(SYM, "carol")
+    env.register_as(PRC2, "carol")
+    publics = sorted(str(b["public"]).split(":")[0]
+                     for b in pinhole.bindings_for("carol"))
+    assert publics == ["203.0.113.24", "203.0.113.26"], publics
+    answer = env.uas(SYM, "carol", answer_ms=1000)
+    ring = env.uas(PRC2, "carol", scenario="uas_ring.xml")
+    _call_with(env, Call(PRC, "carol", SYM), answer, others=[ring])
+    [inv] = _received(ring, r"INVITE ")
+    assert _rr_and_via(inv, [ne.OFFICE_WAN]), inv
+    assert _received(ring, r"CANCEL ")
+
+
+# -- g: forward on busy to a remote user ------------------------------------
+
+def test_forward_busy_to_remote_user(env, pinhole):
+    """alice (port-restricted) answers 486; forward_busy=bob sends dave's
+    call from the LAN to bob behind the symmetric NAT, who answers:
+    relayed two-way media dave <-> bob, double Record-Route and faces
+    (check()); the 486 never reaches dave (his scenario would fail)."""
+    pinhole.cli("user", "set", "alice", "forward_busy=bob")
+    env.register_all([LAN, PRC, SYM])
+    busy = env.uas(PRC, "alice", scenario="feat_uas_busy.xml")
+    bob = env.uas(SYM, "bob")
+    _call_with(env, Call(LAN, "alice", SYM), bob, others=[busy])
+
+
+# -- h: MWI ------------------------------------------------------------------
+
+def test_mwi_from_lan_voicemail(env, pinhole):
+    """bob (symmetric NAT) subscribes to message-summary at 8500, the
+    voicemail server on the office LAN: the SUBSCRIBE reaches fs
+    Record-Routed [private face, WAN face]; the solicited NOTIFY
+    (Messages-Waiting: no) and an unsolicited one 3 s later (yes), in
+    dialog from fs, reach bob through the office NAT's forward and his
+    NAT (top Via the WAN face); their 200s get back
+    (feat_mwi_subscribe/server.xml)."""
+    env.register_all([SYM])
+    vm = env.sipp(FS, "feat_mwi_server.xml", "mwi-server", pause_ms=3000,
+                  timeout=20, keys={"user": VOICEMAIL}).start()
+    sub = env.uac(SYM, VOICEMAIL, "feat_mwi_subscribe.xml", timeout=20)
+    assert sub.run() == 0, "bob's subscription failed (see sipp %s)" % \
+        sub.name
+    env.wait_ok(vm)
+    [subscribe] = _received(vm, r"SUBSCRIBE ")
+    assert _rr_and_via(subscribe, [ne.SRV, ne.OFFICE_WAN]), subscribe
+    notifies = _received(sub, r"NOTIFY ")
+    assert len(notifies) == 2, notifies
+    for n, waiting in zip(notifies, ("no", "yes")):
+        assert ne.top_via_host(n) == ne.OFFICE_WAN, n
+        assert "Messages-Waiting: %s" % waiting in n, n
+
+
+# -- i: paging ----------------------------------------------------------------
+
+def test_paging_two_remote_phones(env, pinhole):
+    """The LAN paging server (fs, trusted by address as a [routes] peer)
+    pages bob (symmetric NAT) and alice (port-restricted) at once with
+    Call-Info answer-after=0 (checked by feat_uas_autoanswer.xml): each
+    INVITE reaches its phone through the office NAT (WAN face, double
+    Record-Route), both answer, and the page is relayed both ways: >= 50
+    RTP packets at each phone from the WAN face and at each of fs's two
+    media ports from the private face."""
+    env.register_all([SYM, PRC])
+    hosts = (SYM, PRC)
+    phones = [env.uas(h, ne.PHONE_USER[h],
+                      scenario="feat_uas_autoanswer.xml") for h in hosts]
+    caps = env.capture(FS, *hosts)
+    pagers = []
+    for i, h in enumerate(hosts):
+        user = ne.PHONE_USER[h]
+        pagers.append(env.sipp(
+            FS, "feat_page_uac.xml", "page-" + user,
+            remote=env.proxy_for(FS), port=labenv.SIP_PORT + 2 * i,
+            media_port=labenv.MEDIA_PORT + 20 * i, service=user,
+            pause_ms=3000, timeout=20,
+            keys={"domain": ne.DOMAIN, "user": "page"}).start(
+                wait_bound=False))
+    seen = env.watch_relay(pagers[-1])
+    env.wait_ok(*pagers)
+    env.wait_ok(*phones)
+    for phone in phones:
+        [inv] = _received(phone, r"INVITE ")
+        assert _rr_and_via(inv, [ne.OFFICE_WAN, ne.SRV]), inv
+    for i, h in enumerate(hosts):
+        _relayed_call(env, caps, pagers[i], seen, (h,),
+                      (FS, labenv.MEDIA_PORT + 20 * i))
+
+
+# -- j: music on hold ---------------------------------------------------------
+
+def test_music_on_hold_from_lan_server(env, pinhole):
+    """bob (symmetric NAT) calls 8700, the music-on-hold server on the
+    office LAN; they talk (>= 25 packets of bob's audio at fs, from the
+    private face) until fs holds him with a re-INVITE a=sendonly along
+    the route set, through the office NAT's forward and his NAT (answered
+    a=recvonly: he stops sending) and keeps streaming: >= 50 RTP packets
+    reach bob from the WAN face after the re-INVITE arrived."""
+    env.register_all([SYM])
+    moh = env.uas(FS, MOH, scenario="feat_moh_server.xml")
+    caps = env.capture(SYM, FS, snaplen=2048)
+    bob = env.uac(SYM, MOH, "feat_uac_held.xml").start(wait_bound=False)
+    seen = env.watch_relay(bob)
+    assert bob.wait() == 0, "bob's call to 8700 failed (see sipp %s)" % \
+        bob.name
+    env.wait_ok(moh)
+    env.stop_captures(caps)
+    [hold] = _received(bob, r"INVITE ")
+    assert "a=sendonly" in hold and ne.top_via_host(hold) == ne.OFFICE_WAN, \
+        hold
+    phone_ip = env.topo.ip(SYM)
+    holds = [u.ts for u in pcap.read_udp(caps[SYM].path)
+             if u.dst == phone_ip and u.dport == labenv.SIP_PORT and
+             u.payload.startswith(b"INVITE ") and b"a=sendonly" in u.payload]
+    assert holds, "the hold re-INVITE is not in bob's capture"
+    pk = caps[SYM].packets_to(phone_ip, labenv.MEDIA_PORT)
+    after = [u for u in pk if u.ts > holds[0] + 0.1]
+    assert len(after) >= labenv.MIN_RTP, (
+        "music after the hold: %d packets (of %d)" % (len(after), len(pk)))
+    assert {u.src for u in after} == {ne.OFFICE_WAN}, {u.src for u in after}
+    _relayed_at(env, caps, FS, minimum=labenv.MIN_RTP // 2)
+    env.assert_relay_streams(seen, minimum=labenv.MIN_RTP // 2)
+
+
+# -- k: attended transfer -----------------------------------------------------
+
+def test_attended_transfer_to_lan_phone(env, pinhole):
+    """Attended transfer (RFC 5589 section 7) across the office NAT: bob
+    (symmetric) calls alice (port-restricted), who holds him (re-INVITE
+    a=sendonly through both NATs, answered a=recvonly), calls dave on the
+    LAN from her second line (feat2_att_consult.xml, port 5062: Call-ID
+    and From tag fixed up front so her first line can name that dialog),
+    then REFERs bob with Refer-To: <sip:dave@example.com?Replaces=...>.
+    bob's second line (5062, media 6020) INVITEs dave with the unescaped
+    Replaces through the office NAT; dave (one SIPp taking both calls,
+    feat2_att_target.xml) gets it equal to his dialog with alice as he
+    sees it (Call-ID, to-tag = his tag, from-tag = alice's), Record-Routed
+    [private face, WAN face], answers, then BYEs alice's second line;
+    the sipfrag NOTIFYs reach alice. Relayed two-way RTP bob <-> dave:
+    >= 50 packets at bob's 6020 from the WAN face, >= 50 at dave from the
+    private face and the new call's relay port."""
+    env.register_all([SYM, PRC, LAN])
+    salt = os.urandom(4).hex()
+    consult_call_id = "consult-%s@%s" % (salt, env.topo.ip(PRC))
+    alice_tag, dave_tag = "a-" + salt, "d-" + salt
+    replaces = "%s;to-tag=%s;from-tag=%s" % (consult_call_id, dave_tag,
+                                             alice_tag)
+    refer_to = "sip:dave@%s?Replaces=%s" % (
+        ne.DOMAIN, urllib.parse.quote(replaces, safe=""))
+
+    dave = _TwoCalls(env.topo[LAN], env.workdir, "feat2_att_target.xml",
+                     env._name("uas-dave", LAN), timeout=40,
+                     keys={"user": "dave", "to_tag": dave_tag})
+    env.report.add("sipp " + dave.name, dave.report)
+    dave.start()
+    alice = env.uas(PRC, "alice", scenario="feat2_att_transferor.xml",
+                    answer_ms=3000, timeout=40,
+                    keys={"domain": ne.DOMAIN, "refer_to": refer_to})
+    caps = env.capture(SYM, LAN)
+    bob = env.uac(SYM, "alice", "feat2_att_transferee.xml",
+                  duration_ms=5000, timeout=40).start(wait_bound=False)
+    held = labnet.wait_until(lambda: _received(bob, r"INVITE "),
+                             timeout=8, interval=0.1)
+    assert held, "alice's hold re-INVITE did not reach bob (see sipp %s)" \
+        % bob.name
+    consult = env.sipp(PRC, "feat2_att_consult.xml", "uac-alice-to-dave",
+                       remote=env.proxy_for(PRC), port=SECOND_PORT,
+                       media_port=SECOND_MEDIA, service="dave",
+                       auth=("alice", ne.USERS["alice"]), timeout=40,
+                       auth_uri=labenv.auth_uri("sip:dave@%s" % ne.DOMAIN),
+                       cid_str=consult_call_id,
+                       keys={"domain": ne.DOMAIN, "user": "alice",
+                             "from_tag": alice_tag}).start(wait_bound=False)
+
+    got = labnet.wait_until(lambda: _received(bob, r"REFER "),
+                            timeout=10, interval=0.1)
+    assert got, "the REFER did not reach bob (see sipp %s)" % bob.name
+    m = re.match(r"<([^>]*)>", _hdr(got[0], "Refer-To") or "")
+    assert m and m.group(1) == refer_to, (
+        "Refer-To at bob %r, alice sent %r" % (m and m.group(1), refer_to))
+    target, _, headers = m.group(1).partition("?")
+    second = env.uac(SYM, "dave", "feat2_att_replacing.xml",
+                     port=SECOND_PORT, media_port=SECOND_MEDIA,
+                     timeout=20, keys={"replaces": urllib.parse.parse_qs(
+                         headers)["Replaces"][0]})
+    seen = env.watch_relay(second.start(wait_bound=False))
+    assert second.wait() == 0, "bob's INVITE with Replaces failed " \
+        "(see sipp %s)" % second.name
+    env.wait_ok(dave, consult, bob, alice)
+
+    # dave got the Replaces intact: his dialog with alice as he sees it
+    invites = _received(dave, r"INVITE ")
+    consult_invite = [p for p in invites if _hdr(p, "Replaces") is None]
+    replacing = [p for p in invites if _hdr(p, "Replaces") is not None]
+    ok200 = [p for p in _sent(dave, r"SIP/2\.0 200 ")
+             if _hdr(p, "Call-ID") == consult_call_id and
+             _hdr(p, "CSeq").endswith("INVITE")]
+    assert consult_invite and replacing and ok200, sipp.order(dave)
+    want = "%s;to-tag=%s;from-tag=%s" % (
+        _hdr(consult_invite[0], "Call-ID"), _tag(_hdr(ok200[0], "To")),
+        _tag(_hdr(consult_invite[0], "From")))
+    assert _hdr(replacing[0], "Replaces") == want, (
+        "Replaces at dave %r, his dialog with alice is %r" % (
+            _hdr(replacing[0], "Replaces"), want))
+    assert _hdr(replacing[0], "From").startswith("<sip:bob@"), replacing[0]
+    assert _rr_and_via(replacing[0], [ne.SRV, ne.OFFICE_WAN]), replacing[0]
+    # ... and ended that dialog (BYE to alice) once it was replaced
+    order = sipp.order(dave)
+    rep = [i for i, l in enumerate(order)
+           if l.startswith("received INVITE ") and consult_call_id not in l]
+    bye = [i for i, l in enumerate(order)
+           if l.startswith("sent BYE ") and l.endswith(consult_call_id)]
+    assert rep and bye and rep[0] < bye[0], order
+
+    # two-way media bob <-> dave through the relay
+    port = int(re.search(r"^m=audio (\d+)", replacing[0], re.M).group(1))
+    from_new = [u for u in caps[LAN].packets_to(env.topo.ip(LAN),
+                                                labenv.MEDIA_PORT)
+                if u.src == ne.SRV and u.sport == port]
+    assert len(from_new) >= labenv.MIN_RTP, (
+        "%d RTP packets of the new call (relay port %d) reached dave" % (
+            len(from_new), port))
+    _relayed_call(env, caps, second, seen, (SYM, SECOND_MEDIA))
