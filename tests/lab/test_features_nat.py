@@ -441,6 +441,29 @@ class _TwoCalls(sipp.Sipp):
         return rc
 
 
+def attended_transfer_setup(env, target_host, target_user, domain, ip):
+    """The dialog a transferor's consultation call will have with the
+    target, fixed up front (SIPp -cid_str and tag keys; a real phone knows
+    it when it writes the REFER), and the target's SIPp (two calls: the
+    consultation and the replacing INVITE), started. Returns (call_id,
+    transferor_tag, refer_to, target run)."""
+    salt = os.urandom(4).hex()
+    call_id = "consult-%s@%s" % (salt, ip)
+    transferor_tag, target_tag = "t-" + salt, "x-" + salt
+    replaces = "%s;to-tag=%s;from-tag=%s" % (call_id, target_tag,
+                                             transferor_tag)
+    refer_to = "sip:%s@%s?Replaces=%s" % (
+        target_user, domain, urllib.parse.quote(replaces, safe=""))
+    target = _TwoCalls(env.topo[target_host], env.workdir,
+                       "feat2_att_target.xml",
+                       env._name("uas-" + target_user, target_host),
+                       timeout=40, keys={"user": target_user,
+                                         "to_tag": target_tag})
+    env.report.add("sipp " + target.name, target.report)
+    target.start()
+    return call_id, transferor_tag, refer_to, target
+
+
 def _sent(run, first_line_re):
     """Messages a SIPp run sent whose first line matches."""
     parts = re.split(r"^-{20,}.*$", run.messages(), flags=re.M)
@@ -476,18 +499,8 @@ def test_attended_transfer(env, pinhole):
     # B's two lines are one phone: it knows the B-C dialog's Call-ID and
     # tags when it writes the REFER; here the harness fixes them up front
     # (SIPp's -cid_str and tag keys) and hands them to both scenarios.
-    salt = os.urandom(4).hex()
-    bc_call_id = "consult-%s@%s" % (salt, PHONE_IP)
-    bob_tag, carol_tag = "b-" + salt, "c-" + salt
-    replaces = "%s;to-tag=%s;from-tag=%s" % (bc_call_id, carol_tag, bob_tag)
-    refer_to = "sip:carol@%s?Replaces=%s" % (
-        labenv.DOMAIN, urllib.parse.quote(replaces, safe=""))
-
-    carol = _TwoCalls(env.topo[RC], env.workdir, "feat2_att_target.xml",
-                      env._name("uas-carol", RC), timeout=40,
-                      keys={"user": "carol", "to_tag": carol_tag})
-    env.report.add("sipp " + carol.name, carol.report)
-    carol.start()
+    bc_call_id, bob_tag, refer_to, carol = attended_transfer_setup(
+        env, RC, "carol", labenv.DOMAIN, PHONE_IP)
     bob = env.uas(PRC, "bob", scenario="feat2_att_transferor.xml",
                   answer_ms=3000, timeout=40,
                   keys={"domain": labenv.DOMAIN, "refer_to": refer_to})

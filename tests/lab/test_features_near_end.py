@@ -329,14 +329,13 @@ def test_voicemail_on_lan_feature_server(env, pinhole, host):
 # prc2-phone (port-restricted, gina's in near_end_lab) is carol's second
 # device.
 # The attended transfer reuses test_features_nat's scenarios and its
-# _TwoCalls (one SIPp UAS taking two calls).
+# attended_transfer_setup (the target's SIPp takes two calls).
 
-import os                          # noqa: E402
 import urllib.parse                # noqa: E402
 
 import pcap                        # noqa: E402
 import sipp                        # noqa: E402
-from test_features_nat import _TwoCalls   # noqa: E402
+from test_features_nat import attended_transfer_setup   # noqa: E402
 
 PRC2 = "prc2-phone"
 MOH = "8700"                       # music on hold on fs ([routes] 87)
@@ -501,19 +500,8 @@ def test_attended_transfer_to_lan_phone(env, pinhole):
     >= 50 packets at bob's 6020 from the WAN face, >= 50 at dave from the
     private face and the new call's relay port."""
     env.register_all([SYM, PRC, LAN])
-    salt = os.urandom(4).hex()
-    consult_call_id = "consult-%s@%s" % (salt, env.topo.ip(PRC))
-    alice_tag, dave_tag = "a-" + salt, "d-" + salt
-    replaces = "%s;to-tag=%s;from-tag=%s" % (consult_call_id, dave_tag,
-                                             alice_tag)
-    refer_to = "sip:dave@%s?Replaces=%s" % (
-        ne.DOMAIN, urllib.parse.quote(replaces, safe=""))
-
-    dave = _TwoCalls(env.topo[LAN], env.workdir, "feat2_att_target.xml",
-                     env._name("uas-dave", LAN), timeout=40,
-                     keys={"user": "dave", "to_tag": dave_tag})
-    env.report.add("sipp " + dave.name, dave.report)
-    dave.start()
+    consult_call_id, alice_tag, refer_to, dave = attended_transfer_setup(
+        env, LAN, "dave", ne.DOMAIN, env.topo.ip(PRC))
     alice = env.uas(PRC, "alice", scenario="feat2_att_transferor.xml",
                     answer_ms=3000, timeout=40,
                     keys={"domain": ne.DOMAIN, "refer_to": refer_to})
