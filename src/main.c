@@ -275,6 +275,8 @@ static int src_loglevel(const char *level, void *arg)
 	return 0;
 }
 
+static void announce_node(void);
+
 static int do_reload(char *msg, size_t cap)
 {
 	struct conf *nc = calloc(1, sizeof(*nc));
@@ -310,10 +312,45 @@ static int do_reload(char *msg, size_t cap)
 	reg_set_conf(nc);
 	nat_set_conf(nc);
 	ladder_configure();
+	announce_node();
 	log_set_level((enum log_level)nc->log_level);
 	snprintf(msg, cap, "reloaded %s%s", D.conf_path, restart);
 	log_notice("main", "%s", msg);
 	return 0;
+}
+
+/* Record this node in the store, and warn when another node sharing it
+ * uses an overlapping RTP range or the same SIP address (pinhole doctor
+ * checks the same). */
+static void announce_node(void)
+{
+	struct store_node me = { 0 }, others[16];
+	unsigned n;
+
+	snprintf(me.id, sizeof(me.id), "%s",
+		 D.conf->node_id[0] ? D.conf->node_id : "default");
+	snprintf(me.sip, sizeof(me.sip), "%s:%u", D.conf->listen,
+		 D.conf->port);
+	me.rtp_min = D.conf->rtp_port_min;
+	me.rtp_max = D.conf->rtp_port_max;
+	me.seen = (int64_t)time(NULL);
+	if (store_node_put(D.store, &me))
+		return;
+	n = store_nodes(D.store, others, 16);
+	for (unsigned i = 0; i < n; i++) {
+		const struct store_node *o = &others[i];
+		if (strcmp(o->id, me.id) == 0)
+			continue;
+		if (o->rtp_min <= me.rtp_max && me.rtp_min <= o->rtp_max)
+			log_warn("main", "node %s shares this store and its RTP "
+				 "range %u-%u overlaps ours %u-%u: give each node "
+				 "its own [media] range", o->id, o->rtp_min,
+				 o->rtp_max, me.rtp_min, me.rtp_max);
+		if (strcmp(o->sip, me.sip) == 0)
+			log_warn("main", "node %s shares this store and was "
+				 "configured with our SIP address %s", o->id,
+				 me.sip);
+	}
 }
 
 static int src_reload(char *msg, size_t cap, void *arg)
@@ -391,6 +428,7 @@ static int run_daemon(void)
 		return 1;
 	}
 	alarm_init(D.store);
+	announce_node();
 	if ((err = digest_init(D.conf->nonce_lifetime)) ||
 	    (err = loop_create(&D.loop))) {
 		log_err("main", "start-up failed: %s", strerror(err));

@@ -1457,6 +1457,56 @@ static void doctor_reachability(const struct conf *conf)
 	free(body);
 }
 
+/* Nodes sharing this store: ranges and SIP addresses must not clash. */
+static void doctor_nodes(const struct conf *conf)
+{
+	struct store *store;
+	struct store_node nodes[16];
+	const char *me = conf->node_id[0] ? conf->node_id : "default";
+	char sip[96];
+	unsigned n, others = 0, findings = 0;
+
+	printf("\n== nodes sharing the store\n");
+	if (open_store(conf, &store))
+		return;
+	n = store_nodes(store, nodes, 16);
+	store_close(store);
+	snprintf(sip, sizeof(sip), "%s:%u", conf->listen, conf->port);
+	for (unsigned i = 0; i < n; i++) {
+		const struct store_node *o = &nodes[i];
+		if (strcmp(o->id, me) == 0)
+			continue;
+		others++;
+		printf("  node %s: SIP %s, RTP %u-%u\n", o->id, o->sip,
+		       o->rtp_min, o->rtp_max);
+		if (o->rtp_min <= conf->rtp_port_max &&
+		    conf->rtp_port_min <= o->rtp_max) {
+			findings++;
+			printf("  ! node %s's RTP range %u-%u overlaps ours "
+			       "(%s) %u-%u.\n    Fix: give each node its own "
+			       "[media] rtp_port_min-rtp_port_max (and its port "
+			       "forward)\n", o->id, o->rtp_min, o->rtp_max, me,
+			       conf->rtp_port_min, conf->rtp_port_max);
+		}
+		if (strcmp(o->sip, sip) == 0) {
+			findings++;
+			printf("  ! node %s uses our SIP address %s.\n    Fix: "
+			       "give each node its own [sip] port\n", o->id,
+			       sip);
+		}
+	}
+	if (others && !conf->node_id[0]) {
+		findings++;
+		printf("  ! this node has no node_id while others share the "
+		       "store.\n    Fix: set [store] node_id on every node\n");
+	}
+	if (!others)
+		printf("  no other node records itself in %s\n",
+		       conf->store_path);
+	else if (!findings)
+		printf("  ok no clash with the %u other node(s)\n", others);
+}
+
 static int cmd_doctor(int argc, char **argv, const char *path)
 {
 	struct conf conf;
@@ -1524,11 +1574,12 @@ static int cmd_doctor(int argc, char **argv, const char *path)
 	free(body);
 	if (up)
 		doctor_reachability(&conf);
+	doctor_nodes(&conf);
 
 	printf("\n== not run by this version\n"
 	       "  - phones that used to register and stopped\n"
-	       "  - RTP range overlap between HA nodes (each node knows only "
-	       "its own range)\n");
+	       "  - nodes that do not share this store file (Redis HA is "
+	       "not built yet)\n");
 	return failed;
 }
 

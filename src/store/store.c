@@ -699,3 +699,63 @@ int store_feature_foreach(struct store *store, const char *subject,
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : db_fail(store, "feature list");
 }
+
+#define NODE_PREFIX "node:"
+
+int store_node_put(struct store *store, const struct store_node *node)
+{
+	char subject[80], v[32];
+	int err;
+
+	snprintf(subject, sizeof(subject), NODE_PREFIX "%s", node->id);
+	err = store_feature_set(store, subject, "sip", node->sip);
+	snprintf(v, sizeof(v), "%u", node->rtp_min);
+	err = err ? err : store_feature_set(store, subject, "rtp_min", v);
+	snprintf(v, sizeof(v), "%u", node->rtp_max);
+	err = err ? err : store_feature_set(store, subject, "rtp_max", v);
+	snprintf(v, sizeof(v), "%lld", (long long)node->seen);
+	return err ? err : store_feature_set(store, subject, "seen", v);
+}
+
+struct node_walk {
+	struct store_node *out;
+	unsigned max, n;
+};
+
+static void node_visit(const char *subject, const char *key,
+		       const char *value, void *arg)
+{
+	struct node_walk *w = arg;
+	struct store_node *nd = NULL;
+	const char *id = subject + sizeof(NODE_PREFIX) - 1;
+
+	if (strncmp(subject, NODE_PREFIX, sizeof(NODE_PREFIX) - 1) != 0)
+		return;
+	for (unsigned i = 0; i < w->n; i++)
+		if (strcmp(w->out[i].id, id) == 0)
+			nd = &w->out[i];
+	if (!nd) {
+		if (w->n >= w->max)
+			return;
+		nd = &w->out[w->n++];
+		memset(nd, 0, sizeof(*nd));
+		snprintf(nd->id, sizeof(nd->id), "%s", id);
+	}
+	if (strcmp(key, "sip") == 0)
+		snprintf(nd->sip, sizeof(nd->sip), "%s", value);
+	else if (strcmp(key, "rtp_min") == 0)
+		nd->rtp_min = (unsigned)strtoul(value, NULL, 10);
+	else if (strcmp(key, "rtp_max") == 0)
+		nd->rtp_max = (unsigned)strtoul(value, NULL, 10);
+	else if (strcmp(key, "seen") == 0)
+		nd->seen = strtoll(value, NULL, 10);
+}
+
+unsigned store_nodes(struct store *store, struct store_node *out,
+		     unsigned max)
+{
+	struct node_walk w = { out, max, 0 };
+
+	store_feature_foreach(store, NULL, node_visit, &w);
+	return w.n;
+}

@@ -93,4 +93,19 @@ int store_feature_foreach(struct store *store, const char *subject,
 				     const char *value, void *arg),
 			  void *arg);
 
+/* Nodes sharing this store (HA on one store file, later Redis): each
+ * daemon records what it must not share with another, as the subject
+ * "node:<node_id>" of the features table (keys sip, rtp_min, rtp_max,
+ * seen). */
+struct store_node {
+	char id[64];
+	char sip[96];		/* "listen:port" */
+	unsigned rtp_min, rtp_max;
+	int64_t seen;		/* unix time of the last start or reload */
+};
+int store_node_put(struct store *store, const struct store_node *node);
+/* Every node recorded (up to max); returns how many. */
+unsigned store_nodes(struct store *store, struct store_node *out,
+		     unsigned max);
+
 #endif

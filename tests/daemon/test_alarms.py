@@ -2,6 +2,8 @@
 phone behind a SIP ALG / using STUN (nonat-suspect), one-way media on a
 relayed call; each must appear in /api/alarms with its fix, and in
 `pinhole show alarms`."""
+import os
+import re
 import json
 import socket
 import time
@@ -113,3 +115,48 @@ def test_doctor_reports_findings(nat_daemon):
     assert "1 public" in out and "1 suspect" in out
     assert "not run by this version" in out
     assert "nonat-suspect" in out          # the alarm is listed too
+
+
+def test_doctor_finds_nodes_sharing_the_store_with_clashing_ranges(request):
+    """Two nodes on one store file (HA on one host): each records its SIP
+    address and RTP range; the doctor of the second names the first and
+    the overlap, with the fix; no clash once the ranges are apart."""
+    import tempfile
+    from conftest import Daemon
+    a = Daemon(tempfile.mkdtemp(prefix="pinhole-ha-a-"),
+               extra="[media]\nrtp_port_min = 42400\nrtp_port_max = 42499\n")
+    with open(a.conf) as f:
+        text = f.read()
+    with open(a.conf, "w") as f:
+        f.write(text.replace("[store]\n", "[store]\nnode_id = alpha\n"))
+    a.start()
+    try:
+        b = Daemon(tempfile.mkdtemp(prefix="pinhole-ha-b-"),
+                   extra="[media]\nrtp_port_min = 42450\n"
+                         "rtp_port_max = 42549\n")
+        with open(b.conf) as f:
+            text = f.read()
+        store_a = os.path.join(a.tmp, "pinhole.db")
+        with open(b.conf, "w") as f:
+            f.write(re.sub(r"path = .*pinhole\.db",
+                           "path = %s\nnode_id = beta" % store_a, text))
+        b.start()
+        try:
+            out = b.cli("doctor", check=False).stdout
+            assert "node alpha: SIP 127.0.0.1:%d, RTP 42400-42499" % a.port \
+                in out, out
+            assert "! node alpha's RTP range 42400-42499 overlaps ours " \
+                "(beta) 42450-42549" in out, out
+            # apart: no finding
+            with open(b.conf) as f:
+                text = f.read()
+            with open(b.conf, "w") as f:
+                f.write(text.replace("rtp_port_min = 42450",
+                                     "rtp_port_min = 42500"))
+            assert b.cli("reload").returncode == 0
+            out = b.cli("doctor", check=False).stdout
+            assert "ok no clash with the 1 other node(s)" in out, out
+        finally:
+            b.finish(request)
+    finally:
+        a.finish(request)
