@@ -1264,6 +1264,21 @@ static unsigned authorize(const struct sip_msg *msg, const struct tp_flow *flow,
 	return 0;
 }
 
+/* A REFER whose transfer target the policy refuses: answered here
+ * (true). Any other request: false. */
+static bool refer_refused(const struct sip_msg *msg,
+			  const struct tp_flow *flow, struct txn *txn)
+{
+	unsigned status;
+	const char *why;
+
+	if (msg->method_id != SIP_REFER ||
+	    !refer_check(msg, P.conf, uri_is_ours, &status, &why))
+		return false;
+	reply(msg, flow, txn, status, why, NULL);
+	return true;
+}
+
 static bool needs_auth(const struct sip_msg *msg)
 {
 	if (pl_isset(msg->to_tag))
@@ -1609,15 +1624,10 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 	}
 	if (msg->method_id == SIP_INVITE)
 		reply(msg, flow, txn, 100, NULL, NULL);
-	if (msg->method_id == SIP_REFER) {
-		/* Transfer targets are checked before anything else. */
-		unsigned rstatus;
-		const char *rreason;
-		if (refer_check(msg, P.conf, uri_is_ours, &rstatus, &rreason)) {
-			reply(msg, flow, txn, rstatus, rreason, NULL);
-			return;
-		}
-	}
+	/* Transfer targets: in-dialog REFERs at once; the others once their
+	 * sender is authorised (a stranger gets 407, not the policy). */
+	if (!needs_auth(msg) && refer_refused(msg, flow, txn))
+		return;
 
 	/* Route processing (16.4). Strict routing first: our own
 	 * Record-Route URI in the Request-URI. */
@@ -1650,7 +1660,8 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 			return;
 		}
 		memset(t, 0, sizeof(*t));
-		if (needs_auth(msg) && authorize(msg, flow, txn, &authed))
+		if (needs_auth(msg) && (authorize(msg, flow, txn, &authed) ||
+					refer_refused(msg, flow, txn)))
 			return;
 		if (uri_dest(&route.uri, &t->flow)) {
 			reply(msg, flow, txn, 404, "Route Not Reachable", NULL);
@@ -1682,6 +1693,8 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 				return;
 			}
 			snprintf(t->label, sizeof(t->label), "%s", f.strict_ruri);
+			if (needs_auth(msg) && refer_refused(msg, flow, txn))
+				return;
 			fork_targets(txn, msg, flow, targets, 1, &f);
 			return;
 		}
@@ -1708,7 +1721,8 @@ static void handle_request(struct sip_msg *msg, const struct tp_flow *flow,
 		return;
 	}
 
-	if (needs_auth(msg) && authorize(msg, flow, txn, &authed))
+	if (needs_auth(msg) && (authorize(msg, flow, txn, &authed) ||
+				refer_refused(msg, flow, txn)))
 		return;
 
 	if (uri_is_ours(&msg->ruri)) {

@@ -110,6 +110,19 @@ def test_refer_forwarded(pbx, target, in_dialog):
     assert r.status == 202, r
 
 
+def test_unauthenticated_refer_is_challenged_before_the_policy(pbx):
+    """An out-of-dialog REFER is authorised first: without credentials it
+    gets 407 whatever it names (a stranger learns nothing of the policy);
+    the policy's 403 comes after the challenge is met (test_refer_refused)."""
+    d = pbx
+    d.alice.send(d.alice.request(
+        "REFER", "sip:bob@example.com",
+        "Refer-To: <sip:carol@192.168.7.7>\r\n"
+        "Contact: <sip:alice@127.0.0.1:%d>\r\n" % d.alice.port))
+    r = d.alice.final()
+    assert r.status == 407, r.first
+
+
 def test_refer_counters_in_metrics(pbx):
     import urllib.request
     refer_reaches_bob(pbx, "sip:carol@example.com", False)
@@ -122,8 +135,9 @@ def test_refer_counters_in_metrics(pbx):
                         m).group(1))
     rej = int(re.search(r'pinhole_refer_total\{result="rejected"\} (\d+)',
                         m).group(1))
-    # a REFER checked again after its 407 challenge counts once per check
-    assert fwd >= 1 and rej == 1, m
+    # the policy looks at an out-of-dialog REFER once, after its sender
+    # passed the 407 challenge
+    assert fwd == 1 and rej == 1, m
 
 
 def test_refer_without_refer_to_is_400(pbx):
