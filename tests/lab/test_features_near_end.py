@@ -7,9 +7,10 @@ pinhole runs with [nat] behind_nat = yes, public_ip = 203.0.113.1. Remote
 phones use the WAN address as their proxy: alice on prc-phone
 (port-restricted NAT), bob on sym-phone (symmetric NAT); dave is the LAN
 phone (10.10.0.21, proxy 10.10.0.10). This module adds the LAN feature
-server fs (10.10.0.60, voicemail 8500 through [routes] "85", music on
-hold 8700 through "87") and uses prc2-phone (port-restricted NAT) as a
-user's second device.
+server fs (10.10.0.60, BLF extension 8201 through [routes] "82",
+voicemail 8500 through "85", conference 8600 through "86", music on
+hold / park 8700 through "87") and uses prc2-phone (port-restricted NAT)
+as a user's second device or gina's phone.
 
 So every call below crosses two NATs at least: the phone's own and the
 office's, whose port forwards are the only way in.
@@ -37,12 +38,23 @@ office's, whose port forwards are the only way in.
   k. attended transfer: a remote phone holds the other, consults the LAN
      phone, REFERs with Replaces; the transferee's INVITE with Replaces
      reaches the LAN phone intact and is relayed both ways
+  l. BLF: a remote phone subscribes to Event: dialog of an extension on
+     the LAN BLF server; solicited and unsolicited NOTIFYs reach it
+  m. a remote phone calls the LAN conference number
+  n. call park: a remote phone REFERs the other to the park number on
+     the LAN server; the new call is relayed both ways
+  o. 3xx: a remote phone answers 302 to another remote user, pinhole
+     follows it
+  p. forward always: a remote phone's call to the LAN user goes to a
+     remote user behind the symmetric NAT
+  q. video added by a re-INVITE from the symmetric-NAT phone: both
+     streams relayed
 
 "Relayed" here is near_end_lab's check(): >= 50 RTP packets at each
 talking phone, every one from the face pinhole shows it (the office WAN
 address to remote phones, 10.10.0.10 to LAN phones), the relay session in
-/api/calls carrying media from both sides; for a, e, f and g also the
-Record-Route / top Via / SDP faces of the callee's INVITE.
+/api/calls carrying media from both sides; for a, e, f, g, m, o and p
+also the Record-Route / top Via / SDP faces of the callee's INVITE.
 """
 
 import dataclasses
@@ -90,11 +102,12 @@ def _fresh_conntrack(topo):
 @pytest.fixture
 def pinhole(own_pinhole):
     """pinhole behind the office NAT with the static public address, the
-    voicemail and music-on-hold routes, keepalives every 60 s (none lands on a SIPp callee)
+    feature server's routes (BLF, voicemail, conference, music on hold), keepalives every 60 s (none lands on a SIPp callee)
     and the near-end users."""
     over = ne.pinhole_overrides({"public_ip": ne.OFFICE_WAN,
                                  "keepalive_interval": "60"})
-    for prefix in ("85", "87"):         # voicemail, music on hold
+    # BLF 8201, voicemail, conference, music on hold / park
+    for prefix in ("82", "85", "86", "87"):
         over["routes"][prefix] = "sip:%s:5060" % FS_IP
     return own_pinhole(overrides=over, users=ne.USERS)
 
@@ -570,3 +583,185 @@ def test_attended_transfer_to_lan_phone(env, pinhole):
         "%d RTP packets of the new call (relay port %d) reached dave" % (
             len(from_new), port))
     _relayed_call(env, caps, second, seen, (SYM, SECOND_MEDIA))
+
+
+# -- the third round: the rest of the public-server features -----------------
+# (issue 5) BLF, conference, park, 3xx, forward always and video added by
+# re-INVITE, with pinhole behind the office NAT. fs also answers the BLF
+# extension 8201 ([routes] 82) and the conference 8600 ([routes] 86);
+# scenarios, numbers and the video helpers come from test_features_nat.py
+# and test_nat_scenarios.py.
+
+import os                          # noqa: E402
+
+from test_features_nat import BLF_EXTENSION, CONFERENCE   # noqa: E402
+from test_nat_scenarios import (PY, TOOLS, VIDEO_PORT,    # noqa: E402
+                                _sdp_target)
+
+
+# -- l: busy-lamp field ---------------------------------------------------------
+
+def test_blf_from_lan_server(env, pinhole):
+    """bob (symmetric NAT) subscribes to Event: dialog of 8201, served by
+    the BLF server on the office LAN (fs, [routes] 82): the SUBSCRIBE
+    reaches fs Record-Routed [private face, WAN face]; the solicited
+    NOTIFY (dialog-info+xml version 0) and an unsolicited one 3 s later
+    (version 1, state early), in dialog from fs, reach bob through the
+    office NAT's forward and his NAT (top Via the WAN face); their 200s
+    get back (feat2_blf_subscribe/server.xml)."""
+    env.register_all([SYM])
+    blf = env.sipp(FS, "feat2_blf_server.xml", "blf-server", pause_ms=3000,
+                   timeout=20, keys={"user": BLF_EXTENSION}).start()
+    sub = env.uac(SYM, BLF_EXTENSION, "feat2_blf_subscribe.xml", timeout=20)
+    assert sub.run() == 0, "bob's BLF subscription failed (see sipp %s)" % \
+        sub.name
+    env.wait_ok(blf)
+    [subscribe] = _received(blf, r"SUBSCRIBE ")
+    assert _rr_and_via(subscribe, [ne.SRV, ne.OFFICE_WAN]), subscribe
+    notifies = _received(sub, r"NOTIFY ")
+    assert len(notifies) == 2, notifies
+    entity = 'entity="sip:%s@%s"' % (BLF_EXTENSION, ne.DOMAIN)
+    for n in notifies:
+        assert ne.top_via_host(n) == ne.OFFICE_WAN, n
+        assert entity in n and "<dialog-info" in n, n
+        assert _hdr(n, "Event") == "dialog", n
+    assert "<state>early</state>" in notifies[1], notifies[1]
+
+
+# -- m: conference ----------------------------------------------------------------
+
+def test_conference_on_lan_feature_server(env, pinhole):
+    """bob (symmetric NAT) dials the conference 8600 on the LAN feature
+    server ([routes] 86): env.round() - two-way media through the relay,
+    faces in SDP, Via and Record-Route [private face, WAN face]."""
+    env.register_all([SYM])
+    env.round([Call(SYM, CONFERENCE, FS)])
+
+
+# -- n: call park -------------------------------------------------------------------
+
+def test_park_remote_caller_on_lan_server(env, pinhole):
+    """Call park: bob (symmetric) calls alice (port-restricted), who
+    REFERs him to sip:8700@example.com, the park number on the LAN
+    server. The REFER reaches bob through both NATs (202), his NOTIFYs
+    100 Trying / 200 OK (sipfrag) reach alice, who hangs up; bob's second
+    line (5062, media 6020) calls 8700 through the office NAT
+    (ne_uac_rr2.xml): relayed both ways (bob hears the WAN face, fs the
+    private one), fs's INVITE Record-Routed [private face, WAN face]."""
+    env.register_all([SYM, PRC])
+    alice = env.uas(PRC, "alice", scenario="feat_xfer_transferor.xml",
+                    keys={"domain": ne.DOMAIN,
+                          "refer_to": "sip:%s@%s" % (MOH, ne.DOMAIN)})
+    park = env.uas(FS, MOH)
+    caps = env.capture(SYM, FS)
+    bob = env.uac(SYM, "alice", "feat_xfer_transferee.xml",
+                  duration_ms=6000, timeout=30).start(wait_bound=False)
+    got = labnet.wait_until(lambda: _received(bob, r"REFER "),
+                            timeout=8, interval=0.1)
+    assert got, "the REFER did not reach bob (see sipp %s)" % bob.name
+    assert "sip:%s@%s" % (MOH, ne.DOMAIN) in _hdr(got[0], "Refer-To"), got[0]
+    second = env.uac(SYM, MOH, "ne_uac_rr2.xml", port=SECOND_PORT,
+                     media_port=SECOND_MEDIA, timeout=15)
+    seen = env.watch_relay(second.start(wait_bound=False))
+    assert second.wait() == 0, "bob's call to the park number failed " \
+        "(see sipp %s)" % second.name
+    env.wait_ok(park, bob, alice)
+    [inv] = _received(park, r"INVITE ")
+    assert _rr_and_via(inv, [ne.SRV, ne.OFFICE_WAN]), inv
+    _relayed_call(env, caps, second, seen, (SYM, SECOND_MEDIA), (FS,))
+
+
+# -- o: 3xx recursion ------------------------------------------------------------------
+
+def test_redirect_followed_to_remote_user(env, pinhole):
+    """alice (port-restricted) answers 302 with Contact
+    sip:bob@example.com; pinhole follows it itself and rings bob behind
+    the symmetric NAT, who answers gina (prc2-phone, port-restricted):
+    check() of gina -> bob (Record-Route = WAN face, faces, relayed); the
+    302 never reaches gina (her scenario would fail on it) and alice's
+    phone gets its ACK (feat_uas_redirect.xml)."""
+    env.register_all([PRC2, PRC, SYM])
+    moved = env.uas(PRC, "alice", scenario="feat_uas_redirect.xml",
+                    keys={"target": "bob", "domain": ne.DOMAIN})
+    bob = env.uas(SYM, "bob")
+    _call_with(env, Call(PRC2, "alice", SYM), bob, others=[moved])
+
+
+# -- p: forward always ------------------------------------------------------------------
+
+def test_forward_always_to_remote_user(env, pinhole):
+    """forward_always=bob: alice's (port-restricted) call to dave, whose
+    phone is on the office LAN and never rings, goes straight to bob
+    behind the symmetric NAT: check() of alice -> bob (Record-Route = WAN
+    face, faces, relayed); no INVITE reaches the LAN phone."""
+    pinhole.cli("user", "set", "dave", "forward_always=bob")
+    env.register_all([LAN, PRC, SYM])
+    lan = env.capture(LAN, snaplen=2048)
+    bob = env.uas(SYM, "bob")
+    _call_with(env, Call(PRC, "dave", SYM), bob)
+    env.stop_captures(lan)
+    invites = [u for u in pcap.read_udp(lan[LAN].path)
+               if u.payload.startswith(b"INVITE ")]
+    assert not invites, "dave's own phone was rung despite forward_always"
+
+
+# -- q: video added by re-INVITE -------------------------------------------------------
+
+def test_reinvite_adds_video_from_symmetric(env, pinhole, topo):
+    """bob (symmetric NAT) calls alice (port-restricted) and re-INVITEs
+    adding m=video (uac_video.xml / uas_video.xml): the offer at alice
+    and the answer at bob name the relay's WAN face for video; video
+    sent by each phone from its SDP port to the relay port it was given
+    arrives at the other (>= 50 of 150, all from the WAN face), the audio
+    too, and the call's relay session in /api/calls carries both streams
+    from both sides."""
+    env.register_all([SYM, PRC])
+    keys = {"video_port": VIDEO_PORT}
+    uas = env.uas(PRC, "alice", scenario="uas_video.xml", keys=keys,
+                  timeout=30)
+    caps = env.capture(SYM, PRC)
+    run = env.uac(SYM, "alice", "uac_video.xml", duration_ms=4500,
+                  keys=keys, timeout=30).start(wait_bound=False)
+
+    def video(r):
+        return [m for m in ne.received_messages(r) if "m=video" in m]
+
+    def targets():
+        offer, answer = video(uas), video(run)
+        if offer and answer:
+            return (_sdp_target(answer[-1], "video"),
+                    _sdp_target(offer[-1], "video"))
+        return None
+    found = labnet.wait_until(targets, timeout=8, interval=0.1)
+    senders = []
+    if found:
+        for host, (ip, port) in zip((SYM, PRC), found):
+            log = os.path.join(env.workdir, "video-%s.log" % host)
+            env.report.add("video sender " + host,
+                           lambda log=log: open(log).read())
+            senders.append(topo[host].popen(
+                [PY, os.path.join(TOOLS, "rtpsend.py"), topo.ip(host),
+                 str(VIDEO_PORT), ip, str(port), "150", "50"], log,
+                name="rtpsend"))
+    seen = env.watch_relay(run)
+    rc = run.wait()
+    for p in senders:
+        try:
+            p.wait(timeout=6)
+        except Exception:
+            p.stop()
+    assert found, "no m=video in the re-INVITE at alice and in its 200 " \
+        "at bob (see the SIPp traces)"
+    assert rc == 0, "bob's SIPp exit %s (see sipp %s)" % (rc, run.name)
+    env.wait_ok(uas)
+    assert found[0][0] == ne.OFFICE_WAN and found[1][0] == ne.OFFICE_WAN, (
+        "video not offered/answered through the relay's WAN face: %s" % (
+            found,))
+    _relayed_at(env, caps, SYM)
+    _relayed_at(env, caps, PRC)
+    for h in (SYM, PRC):
+        _relayed_at(env, caps, h, port=VIDEO_PORT)
+    sess = env.assert_relay_streams(
+        {k: v for k, v in seen.items() if k == ne.call_id_of(run)},
+        nstreams=2)
+    assert len(sess["streams"]) == 2, sess
