@@ -595,8 +595,8 @@ def test_attended_transfer_to_lan_phone(env, pinhole):
 import os                          # noqa: E402
 
 from test_features_nat import BLF_EXTENSION, CONFERENCE   # noqa: E402
-from test_nat_scenarios import (PY, TOOLS, VIDEO_PORT,    # noqa: E402
-                                _sdp_target)
+from test_nat_scenarios import (VIDEO_PORT, _sdp_target,  # noqa: E402
+                                video_exchange)
 
 
 # -- l: busy-lamp field ---------------------------------------------------------
@@ -733,23 +733,7 @@ def test_reinvite_adds_video_from_symmetric(env, pinhole, topo):
                     _sdp_target(offer[-1], "video"))
         return None
     found = labnet.wait_until(targets, timeout=8, interval=0.1)
-    senders = []
-    if found:
-        for host, (ip, port) in zip((SYM, PRC), found):
-            log = os.path.join(env.workdir, "video-%s.log" % host)
-            env.report.add("video sender " + host,
-                           lambda log=log: open(log).read())
-            senders.append(topo[host].popen(
-                [PY, os.path.join(TOOLS, "rtpsend.py"), topo.ip(host),
-                 str(VIDEO_PORT), ip, str(port), "150", "50"], log,
-                name="rtpsend"))
-    seen = env.watch_relay(run)
-    rc = run.wait()
-    for p in senders:
-        try:
-            p.wait(timeout=6)
-        except Exception:
-            p.stop()
+    rc, seen = video_exchange(env, topo, (SYM, PRC), found, run)
     assert found, "no m=video in the re-INVITE at alice and in its 200 " \
         "at bob (see the SIPp traces)"
     assert rc == 0, "bob's SIPp exit %s (see sipp %s)" % (rc, run.name)

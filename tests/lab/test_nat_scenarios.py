@@ -263,6 +263,30 @@ def _sdp_target(msg, media):
     return ip, port
 
 
+def video_exchange(env, topo, hosts, found, run):
+    """Once both video targets are known (found: [(ip, port)] per host, or
+    None), each host sends 150 video packets (rtpsend.py) there while the
+    relay is watched and the caller's SIPp run ends. Returns (SIPp exit
+    code, relay sessions seen)."""
+    senders = []
+    for host, (ip, port) in zip(hosts, found or ()):
+        log = os.path.join(env.workdir, "video-%s.log" % host)
+        env.report.add("video sender " + host,
+                       lambda log=log: open(log).read())
+        senders.append(topo[host].popen(
+            [PY, os.path.join(TOOLS, "rtpsend.py"), topo.ip(host),
+             str(VIDEO_PORT), ip, str(port), "150", "50"], log,
+            name="rtpsend"))
+    seen = env.watch_relay(run)
+    rc = run.wait()
+    for p in senders:
+        try:
+            p.wait(timeout=6)
+        except Exception:
+            p.stop()
+    return rc, seen
+
+
 def test_reinvite_adds_video(env, pinhole, topo):
     """A port-restricted-NAT caller re-INVITEs a public callee adding
     m=video: both streams relayed (the re-INVITE keeps the audio session
@@ -288,24 +312,7 @@ def test_reinvite_adds_video(env, pinhole, topo):
                     _sdp_target(got_offer[-1], "video"))
         return None
     found = labnet.wait_until(targets, timeout=8, interval=0.1)
-    senders = []
-    if found:
-        (c_ip, c_port), (u_ip, u_port) = found
-        for host, ip, port in ((caller, c_ip, c_port), (callee, u_ip, u_port)):
-            log = os.path.join(env.workdir, "video-%s.log" % host)
-            env.report.add("video sender " + host,
-                           lambda log=log: open(log).read())
-            senders.append(topo[host].popen(
-                [PY, os.path.join(TOOLS, "rtpsend.py"), topo.ip(host),
-                 str(VIDEO_PORT), ip, str(port), "150", "50"], log,
-                name="rtpsend"))
-    seen = env.watch_relay(run)
-    rc = run.wait()
-    for p in senders:
-        try:
-            p.wait(timeout=6)
-        except Exception:
-            p.stop()
+    rc, seen = video_exchange(env, topo, (caller, callee), found, run)
     assert found, "no m=video in the re-INVITE at the callee and in its " \
         "200 at the caller (see the SIPp traces)"
     assert rc == 0, "caller SIPp exit %s (see sipp %s)" % (rc, run.name)
